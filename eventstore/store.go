@@ -1,0 +1,395 @@
+// Package eventstore owns the PostgreSQL event log: appending events to
+// streams with optimistic concurrency, reading streams, reading the whole log
+// in commit order, and serving the log to Watermill subscribers.
+//
+// Publication: the events table itself is the Watermill topic. Instead of a
+// watermill-sql Publisher writing a second copy of every event into a
+// watermill_* table, WatermillSchema is a custom watermill-sql SchemaAdapter
+// whose SelectQuery reads the events table. Appending is therefore one write
+// per event, and "stored" and "published" are the same row in the same
+// transaction: nothing can be published that was not stored, and nothing
+// stored can stay unpublished.
+//
+// Commit order: positions come from an identity column, handed out before
+// commit, so a later position can commit before an earlier one. Readers
+// order by (writing transaction id, position) and only read rows whose
+// transaction id is below pg_snapshot_xmin of their snapshot, the rule
+// watermill-sql uses, so nothing is skipped when transactions commit out of
+// order.
+//
+// This package knows nothing of the domain; it must not import domain,
+// commands, projections or http.
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// NotifyChannel is the LISTEN/NOTIFY channel every append signals on commit,
+// so subscribers wake up without polling.
+const NotifyChannel = "gatehouse_events"
+
+// Metadata travels with every event: who did it, why, and how it relates to
+// other messages.
+type Metadata struct {
+	OrgID         string            `json:"org_id,omitempty"`
+	ActorKind     string            `json:"actor_kind,omitempty"`
+	ActorID       string            `json:"actor_id,omitempty"`
+	ActorName     string            `json:"actor_name,omitempty"`
+	Trigger       string            `json:"trigger,omitempty"`
+	CorrelationID string            `json:"correlation_id,omitempty"`
+	CausationID   string            `json:"causation_id,omitempty"`
+	RequestID     string            `json:"request_id,omitempty"`
+	Extra         map[string]string `json:"extra,omitempty"`
+}
+
+// NewEvent is an event about to be appended.
+type NewEvent struct {
+	ID            uuid.UUID
+	Type          string
+	SchemaVersion int
+	Data          json.RawMessage
+	Metadata      Metadata
+}
+
+// RecordedEvent is an event as stored.
+type RecordedEvent struct {
+	Position      int64
+	TransactionID uint64
+	ID            uuid.UUID
+	StreamID      string
+	StreamVersion int
+	OrgID         string
+	Type          string
+	SchemaVersion int
+	Data          json.RawMessage
+	Metadata      Metadata
+	RecordedAt    time.Time
+}
+
+// Statement is extra SQL that must commit or fail together with an append:
+// a reservation row for a set rule across streams, a secret lookup row, an
+// idempotency record. A unique violation raised by it fails the append with
+// OnUniqueViolation (when set) instead of a raw database error.
+type Statement struct {
+	SQL               string
+	Args              []any
+	OnUniqueViolation error
+}
+
+// AppendRequest appends Events to Stream, which must be at ExpectedVersion
+// (0 for a new stream).
+type AppendRequest struct {
+	Stream          string
+	OrgID           string
+	ExpectedVersion int
+	Events          []NewEvent
+	Statements      []Statement
+}
+
+// AppendResult says where the events landed.
+type AppendResult struct {
+	FirstPosition int64
+	LastPosition  int64
+	// Version is the stream's version after the append.
+	Version int
+	// Duplicate is true when every event id was already stored: the append
+	// was a retry and stored nothing new.
+	Duplicate bool
+}
+
+// ErrConcurrencyConflict is returned when the stream is not at the expected
+// version any more.
+var ErrConcurrencyConflict = errors.New("stream changed concurrently")
+
+// ErrDuplicateEventID is returned when some, but not all, event ids of an
+// append are stored already, or stored in another stream.
+var ErrDuplicateEventID = errors.New("event id already stored elsewhere")
+
+// Store is the PostgreSQL event store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a store on pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool}
+}
+
+// Pool is the store's connection pool, for adapters that share it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+const insertEvents = `
+INSERT INTO events (event_id, stream_id, stream_version, org_id, event_type, schema_version, data, metadata)
+SELECT e.id, $1, $2 + e.ord, $3, e.type, e.sv, e.data, e.meta
+FROM unnest($4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[]) WITH ORDINALITY AS e(id, type, sv, data, meta, ord)
+ORDER BY e.ord
+RETURNING position`
+
+// Append stores the events and runs the request's statements in one
+// transaction, sent to the server in one round trip (a pgx batch runs as an
+// implicit transaction). Subscribers are woken by a NOTIFY sent on commit.
+func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
+	if len(req.Events) == 0 {
+		return AppendResult{Version: req.ExpectedVersion}, nil
+	}
+	batch, err := appendBatch(req)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	res, err := s.sendAppend(ctx, batch, req)
+	if err == nil {
+		return res, nil
+	}
+	if !errors.Is(err, errEventsNotInserted) {
+		return AppendResult{}, err
+	}
+	return s.retryResult(ctx, req, err)
+}
+
+var errEventsNotInserted = errors.New("events not inserted")
+
+type eventsInsertError struct {
+	constraint string
+	err        error
+}
+
+func (e *eventsInsertError) Error() string { return e.err.Error() }
+func (e *eventsInsertError) Unwrap() []error {
+	return []error{errEventsNotInserted, e.err}
+}
+
+func appendBatch(req AppendRequest) (*pgx.Batch, error) {
+	n := len(req.Events)
+	ids := make([]uuid.UUID, n)
+	types := make([]string, n)
+	versions := make([]int32, n)
+	data := make([]json.RawMessage, n)
+	meta := make([]json.RawMessage, n)
+	for i, e := range req.Events {
+		ids[i], types[i], versions[i], data[i] = e.ID, e.Type, int32(max(e.SchemaVersion, 1)), e.Data
+		m, err := json.Marshal(e.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("encode metadata of %s: %w", e.Type, err)
+		}
+		meta[i] = m
+	}
+	var org any
+	if req.OrgID != "" {
+		org = req.OrgID
+	}
+	b := &pgx.Batch{}
+	b.Queue(insertEvents, req.Stream, req.ExpectedVersion, org, ids, types, versions, data, meta)
+	for _, st := range req.Statements {
+		b.Queue(st.SQL, st.Args...)
+	}
+	b.Queue(`SELECT pg_notify($1, '')`, NotifyChannel)
+	return b, nil
+}
+
+func (s *Store) sendAppend(ctx context.Context, batch *pgx.Batch, req AppendRequest) (res AppendResult, err error) {
+	br := s.pool.SendBatch(ctx, batch)
+	defer func() {
+		if cerr := br.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("append to %s: commit: %w", req.Stream, cerr)
+		}
+	}()
+	rows, err := br.Query()
+	var positions []int64
+	if err == nil {
+		positions, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "23503") {
+			return res, &eventsInsertError{constraint: pgErr.ConstraintName, err: err}
+		}
+		return res, fmt.Errorf("append to %s: %w", req.Stream, err)
+	}
+	for _, st := range req.Statements {
+		if _, err := br.Exec(); err != nil {
+			var pgErr *pgconn.PgError
+			if st.OnUniqueViolation != nil && errors.As(err, &pgErr) && pgErr.Code == "23505" {
+				return res, st.OnUniqueViolation
+			}
+			return res, fmt.Errorf("append to %s: statement: %w", req.Stream, err)
+		}
+	}
+	if _, err := br.Exec(); err != nil {
+		return res, fmt.Errorf("append to %s: notify: %w", req.Stream, err)
+	}
+	return AppendResult{
+		FirstPosition: positions[0],
+		LastPosition:  positions[len(positions)-1],
+		Version:       req.ExpectedVersion + len(req.Events),
+	}, nil
+}
+
+// retryResult decides what a refused insert means: a retry of an append
+// that is already stored (success, nothing new), or a real conflict.
+func (s *Store) retryResult(ctx context.Context, req AppendRequest, insertErr error) (AppendResult, error) {
+	ids := make([]uuid.UUID, len(req.Events))
+	for i, e := range req.Events {
+		ids[i] = e.ID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT position, stream_id, stream_version FROM events WHERE event_id = ANY($1) ORDER BY stream_version`, ids)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: check for retried events: %w", req.Stream, err)
+	}
+	type stored struct {
+		Position int64
+		Stream   string
+		Version  int
+	}
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stored, error) {
+		var s stored
+		err := r.Scan(&s.Position, &s.Stream, &s.Version)
+		return s, err
+	})
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: check for retried events: %w", req.Stream, err)
+	}
+	if len(found) == 0 {
+		var ie *eventsInsertError
+		if errors.As(insertErr, &ie) && ie.constraint == "events_event_id_key" {
+			return AppendResult{}, fmt.Errorf("append to %s: %w", req.Stream, ErrDuplicateEventID)
+		}
+		return AppendResult{}, fmt.Errorf("append to %s at version %d: %w", req.Stream, req.ExpectedVersion, ErrConcurrencyConflict)
+	}
+	if len(found) != len(ids) {
+		return AppendResult{}, fmt.Errorf("append to %s: %d of %d events stored before: %w", req.Stream, len(found), len(ids), ErrDuplicateEventID)
+	}
+	for _, f := range found {
+		if f.Stream != req.Stream {
+			return AppendResult{}, fmt.Errorf("append to %s: event stored in %s: %w", req.Stream, f.Stream, ErrDuplicateEventID)
+		}
+	}
+	return AppendResult{
+		FirstPosition: found[0].Position,
+		LastPosition:  found[len(found)-1].Position,
+		Version:       found[len(found)-1].Version,
+		Duplicate:     true,
+	}, nil
+}
+
+const eventColumns = `position, transaction_id::text::bigint, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at`
+
+func scanEvent(row pgx.Row) (RecordedEvent, error) {
+	var e RecordedEvent
+	var xid int64
+	var meta []byte
+	err := row.Scan(&e.Position, &xid, &e.ID, &e.StreamID, &e.StreamVersion, &e.OrgID, &e.Type, &e.SchemaVersion, &e.Data, &meta, &e.RecordedAt)
+	if err != nil {
+		return e, err
+	}
+	e.TransactionID = uint64(xid)
+	if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+		return e, fmt.Errorf("decode metadata of event %d: %w", e.Position, err)
+	}
+	return e, nil
+}
+
+func collectEvents(rows pgx.Rows) ([]RecordedEvent, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (RecordedEvent, error) { return scanEvent(r) })
+}
+
+// ReadStream returns the events of stream with a version above afterVersion,
+// oldest first.
+func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int) ([]RecordedEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events WHERE stream_id = $1 AND stream_version > $2 ORDER BY stream_version`, stream, afterVersion)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	events, err := collectEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
+	return events, nil
+}
+
+// Cursor is a place in the commit-ordered log: everything up to and
+// including the event at (TransactionID, Position) has been read. The zero
+// Cursor is the beginning.
+type Cursor struct {
+	TransactionID uint64
+	Position      int64
+}
+
+// After returns the cursor just past e.
+func After(e RecordedEvent) Cursor {
+	return Cursor{TransactionID: e.TransactionID, Position: e.Position}
+}
+
+// CursorAt returns the cursor just past the event at position, so that
+// clients can page through the log by position alone.
+func (s *Store) CursorAt(ctx context.Context, position int64) (Cursor, error) {
+	if position <= 0 {
+		return Cursor{}, nil
+	}
+	var xid int64
+	err := s.pool.QueryRow(ctx, `SELECT transaction_id::text::bigint FROM events WHERE position = $1`, position).Scan(&xid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Cursor{}, fmt.Errorf("no event at position %d: %w", position, ErrUnknownPosition)
+	}
+	if err != nil {
+		return Cursor{}, fmt.Errorf("find event at position %d: %w", position, err)
+	}
+	return Cursor{TransactionID: uint64(xid), Position: position}, nil
+}
+
+// ErrUnknownPosition is returned for a cursor position that names no event.
+var ErrUnknownPosition = errors.New("unknown position")
+
+// ReadAll returns up to limit events after the cursor in commit order. It
+// never returns an event while a transaction that could still commit an
+// earlier event is open: it stops below the oldest transaction running when
+// its snapshot was taken.
+func (s *Store) ReadAll(ctx context.Context, after Cursor, limit int) ([]RecordedEvent, error) {
+	return s.readAll(ctx, "", after, limit)
+}
+
+// ReadOrg is ReadAll restricted to one organization's events.
+func (s *Store) ReadOrg(ctx context.Context, orgID string, after Cursor, limit int) ([]RecordedEvent, error) {
+	return s.readAll(ctx, orgID, after, limit)
+}
+
+func (s *Store) readAll(ctx context.Context, orgID string, after Cursor, limit int) ([]RecordedEvent, error) {
+	q := `SELECT ` + eventColumns + ` FROM events
+WHERE (transaction_id, position) > ($1::text::xid8, $2)
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
+	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit}
+	if orgID != "" {
+		q += ` AND org_id = $4`
+		args = append(args, orgID)
+	}
+	q += ` ORDER BY transaction_id, position LIMIT $3`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read log after %d: %w", after.Position, err)
+	}
+	events, err := collectEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read log after %d: %w", after.Position, err)
+	}
+	return events, nil
+}
+
+// StreamVersion returns the current version of stream (0 when it has no
+// events) provided it belongs to orgID.
+func (s *Store) StreamVersion(ctx context.Context, stream string) (int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1`, stream).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read version of %s: %w", stream, err)
+	}
+	return v, nil
+}

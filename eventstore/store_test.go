@@ -1,0 +1,383 @@
+package eventstore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+
+	"gatehouse/eventstore"
+	"gatehouse/migrations/dbtest"
+)
+
+func newStore(t *testing.T) (*eventstore.Store, *pgxpool.Pool, string) {
+	t.Helper()
+	pool, url := dbtest.NewPool(t)
+	return eventstore.New(pool), pool, url
+}
+
+func event(typ string, n int) eventstore.NewEvent {
+	return eventstore.NewEvent{
+		ID:       uuid.New(),
+		Type:     typ,
+		Data:     json.RawMessage(fmt.Sprintf(`{"n":%d}`, n)),
+		Metadata: eventstore.Metadata{ActorKind: "system", Trigger: "test"},
+	}
+}
+
+func countEvents(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM events`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestAppendAndReadStream(t *testing.T) {
+	t.Parallel()
+	store, _, _ := newStore(t)
+	ctx := context.Background()
+	org := uuid.NewString()
+	res, err := store.Append(ctx, eventstore.AppendRequest{Stream: "user-1", OrgID: org, ExpectedVersion: 0,
+		Events: []eventstore.NewEvent{event("A", 1), event("B", 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 2 || res.LastPosition <= res.FirstPosition || res.Duplicate {
+		t.Fatalf("unexpected result %+v", res)
+	}
+	events, err := store.ReadStream(ctx, "user-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || events[0].Type != "A" || events[1].Type != "B" || events[1].StreamVersion != 2 || events[0].OrgID != org {
+		t.Fatalf("unexpected stream %+v", events)
+	}
+	if events[0].Metadata.Trigger != "test" || string(events[1].Data) != `{"n": 2}` {
+		t.Fatalf("metadata or data not kept: %+v / %s", events[0].Metadata, events[1].Data)
+	}
+	tail, err := store.ReadStream(ctx, "user-1", 1)
+	if err != nil || len(tail) != 1 || tail[0].Type != "B" {
+		t.Fatalf("read after version 1: %v %+v", err, tail)
+	}
+}
+
+// Every version of the stream is won by exactly one writer; the others see
+// the conflict error, and nothing is lost or stored twice.
+func TestConcurrentAppendsToOneStream(t *testing.T) {
+	t.Parallel()
+	store, pool, _ := newStore(t)
+	ctx := context.Background()
+	const writers, rounds = 8, 10
+	for version := 0; version < rounds; version++ {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins, conflicts := 0, 0
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := store.Append(ctx, eventstore.AppendRequest{Stream: "s", ExpectedVersion: version,
+					Events: []eventstore.NewEvent{event("E", w)}})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					wins++
+				case errors.Is(err, eventstore.ErrConcurrencyConflict):
+					conflicts++
+				default:
+					t.Errorf("writer %d at version %d: unexpected error %v", w, version, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 || conflicts != writers-1 {
+			t.Fatalf("version %d: %d wins, %d conflicts; want 1 and %d", version, wins, conflicts, writers-1)
+		}
+	}
+	events, err := store.ReadStream(ctx, "s", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != rounds || countEvents(t, pool) != rounds {
+		t.Fatalf("stored %d events, want %d", len(events), rounds)
+	}
+	for i, e := range events {
+		if e.StreamVersion != i+1 {
+			t.Fatalf("event %d has version %d", i, e.StreamVersion)
+		}
+	}
+}
+
+func TestAppendRefusesWrongExpectedVersion(t *testing.T) {
+	t.Parallel()
+	store, pool, _ := newStore(t)
+	ctx := context.Background()
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "s", Events: []eventstore.NewEvent{event("A", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, expected := range []int{0, 2, 7} {
+		_, err := store.Append(ctx, eventstore.AppendRequest{Stream: "s", ExpectedVersion: expected, Events: []eventstore.NewEvent{event("B", 1)}})
+		if !errors.Is(err, eventstore.ErrConcurrencyConflict) {
+			t.Fatalf("expected version %d on a stream at 1: got %v, want a conflict", expected, err)
+		}
+	}
+	if n := countEvents(t, pool); n != 1 {
+		t.Fatalf("%d events stored, want 1", n)
+	}
+}
+
+func TestRetriedAppendStoresNothingNew(t *testing.T) {
+	t.Parallel()
+	store, pool, _ := newStore(t)
+	ctx := context.Background()
+	req := eventstore.AppendRequest{Stream: "s", Events: []eventstore.NewEvent{event("A", 1), event("B", 2)}}
+	first, err := store.Append(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another writer moves the stream on; the retry still resolves to the first result.
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "s", ExpectedVersion: 2, Events: []eventstore.NewEvent{event("C", 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := store.Append(ctx, req)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if !again.Duplicate || again.FirstPosition != first.FirstPosition || again.LastPosition != first.LastPosition || again.Version != 2 {
+		t.Fatalf("retry result %+v, first %+v", again, first)
+	}
+	if n := countEvents(t, pool); n != 3 {
+		t.Fatalf("%d events stored, want 3", n)
+	}
+	// Reusing one stored id with a new one is not a retry.
+	mixed := eventstore.AppendRequest{Stream: "s", ExpectedVersion: 3, Events: []eventstore.NewEvent{req.Events[0], event("D", 4)}}
+	if _, err := store.Append(ctx, mixed); !errors.Is(err, eventstore.ErrDuplicateEventID) {
+		t.Fatalf("partly stored ids: got %v, want ErrDuplicateEventID", err)
+	}
+}
+
+var errTaken = errors.New("taken")
+
+func TestFailedAppendLeavesNoEventAndNoMessage(t *testing.T) {
+	t.Parallel()
+	store, pool, _ := newStore(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO email_reservations (org_id, email, user_id) VALUES ($1, 'a@example.com', $1)`, uuid.New()); err != nil {
+		t.Fatal(err)
+	}
+	var org uuid.UUID
+	if err := pool.QueryRow(ctx, `SELECT org_id FROM email_reservations`).Scan(&org); err != nil {
+		t.Fatal(err)
+	}
+	// A statement of the append fails: the events of the same batch are rolled back.
+	_, err := store.Append(ctx, eventstore.AppendRequest{Stream: "u", Events: []eventstore.NewEvent{event("Created", 1)},
+		Statements: []eventstore.Statement{{
+			SQL:               `INSERT INTO email_reservations (org_id, email, user_id) VALUES ($1, 'a@example.com', $1)`,
+			Args:              []any{org},
+			OnUniqueViolation: errTaken,
+		}}})
+	if !errors.Is(err, errTaken) {
+		t.Fatalf("got %v, want errTaken", err)
+	}
+	// A conflicting append stores nothing either.
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "v", Events: []eventstore.NewEvent{event("A", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "v", Events: []eventstore.NewEvent{event("B", 1)}}); !errors.Is(err, eventstore.ErrConcurrencyConflict) {
+		t.Fatalf("got %v, want a conflict", err)
+	}
+	if n := countEvents(t, pool); n != 1 {
+		t.Fatalf("%d events stored, want only the one successful append", n)
+	}
+	all, err := store.ReadAll(ctx, eventstore.Cursor{}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 1 || all[0].Type != "A" {
+		t.Fatalf("log holds %+v", all)
+	}
+	msgs := subscribe(t, store, "failed-append")
+	got := receive(t, msgs, 1, 5*time.Second)
+	if got[0].Type != "A" {
+		t.Fatalf("subscriber got %s", got[0].Type)
+	}
+	expectNothing(t, msgs, 300*time.Millisecond)
+}
+
+// A transaction that took a lower position and is still open holds back
+// every later event, for ReadAll and for subscribers, until it ends.
+func TestNoSkippedEvents(t *testing.T) {
+	for _, outcome := range []string{"commit", "rollback"} {
+		t.Run(outcome, func(t *testing.T) {
+			t.Parallel()
+			store, pool, _ := newStore(t)
+			ctx := context.Background()
+			msgs := subscribe(t, store, "no-skip")
+
+			txA, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer txA.Rollback(ctx) //nolint:errcheck
+			var posA int64
+			err = txA.QueryRow(ctx, `INSERT INTO events (event_id, stream_id, stream_version, event_type, data, metadata)
+				VALUES ($1, 'a', 1, 'A', '{}', '{}') RETURNING position`, uuid.New()).Scan(&posA)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resB, err := store.Append(ctx, eventstore.AppendRequest{Stream: "b", Events: []eventstore.NewEvent{event("B", 1)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resB.FirstPosition <= posA {
+				t.Fatalf("B at %d, A at %d: B must take the higher position", resB.FirstPosition, posA)
+			}
+			all, err := store.ReadAll(ctx, eventstore.Cursor{}, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(all) != 0 {
+				t.Fatalf("ReadAll returned %d events while A is open", len(all))
+			}
+			expectNothing(t, msgs, 500*time.Millisecond)
+
+			want := []string{"B"}
+			if outcome == "commit" {
+				if err := txA.Commit(ctx); err != nil {
+					t.Fatal(err)
+				}
+				want = []string{"A", "B"}
+			} else if err := txA.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+			all, err = store.ReadAll(ctx, eventstore.Cursor{}, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := receive(t, msgs, len(want), 5*time.Second)
+			for i := range want {
+				if all[i].Type != want[i] || got[i].Type != want[i] {
+					t.Fatalf("position %d: ReadAll %s, subscriber %s, want %s", i, all[i].Type, got[i].Type, want[i])
+				}
+			}
+			if len(all) != len(want) {
+				t.Fatalf("ReadAll returned %d events, want %d", len(all), len(want))
+			}
+		})
+	}
+}
+
+func TestReadAllPagesInCommitOrder(t *testing.T) {
+	t.Parallel()
+	store, _, _ := newStore(t)
+	ctx := context.Background()
+	for i := 0; i < 25; i++ {
+		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: fmt.Sprintf("s-%d", i%3), ExpectedVersion: i / 3,
+			Events: []eventstore.NewEvent{event("E", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cursor eventstore.Cursor
+	var seen []int64
+	// A write transaction left open anywhere on the server (another test's)
+	// holds readers back, so an empty page means "not yet", until the deadline.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(seen) < 25 && time.Now().Before(deadline) {
+		page, err := store.ReadAll(ctx, cursor, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		for _, e := range page {
+			seen = append(seen, e.Position)
+		}
+		// Paging by position alone, as HTTP clients do, gives the same cursor.
+		byPos, err := store.CursorAt(ctx, page[len(page)-1].Position)
+		if err != nil || byPos != eventstore.After(page[len(page)-1]) {
+			t.Fatalf("CursorAt: %v %+v", err, byPos)
+		}
+		cursor = byPos
+	}
+	if len(seen) != 25 {
+		t.Fatalf("read %d events, want 25", len(seen))
+	}
+	if extra, err := store.ReadAll(ctx, cursor, 7); err != nil || len(extra) != 0 {
+		t.Fatalf("read past the end: %v %d", err, len(extra))
+	}
+	for i := 1; i < len(seen); i++ {
+		if seen[i] <= seen[i-1] {
+			t.Fatalf("order broken at %d: %v", i, seen)
+		}
+	}
+}
+
+type delivered struct {
+	Type     string
+	Position int64
+}
+
+func subscribe(t *testing.T, store *eventstore.Store, group string) <-chan delivered {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
+	go wake.Run(ctx)
+	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: group, Wakeup: wake, FallbackPoll: 100 * time.Millisecond}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := sub.Subscribe(ctx, eventstore.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan delivered, 100)
+	go func() {
+		for msg := range in {
+			e, err := eventstore.EventFromMessage(msg)
+			if err != nil {
+				t.Errorf("decode message: %v", err)
+			}
+			out <- delivered{Type: e.Type, Position: e.Position}
+			msg.Ack()
+		}
+	}()
+	t.Cleanup(func() { _ = sub.Close(); cancel() })
+	return out
+}
+
+func receive(t *testing.T, ch <-chan delivered, n int, timeout time.Duration) []delivered {
+	t.Helper()
+	var got []delivered
+	deadline := time.After(timeout)
+	for len(got) < n {
+		select {
+		case d := <-ch:
+			got = append(got, d)
+		case <-deadline:
+			t.Fatalf("received %d of %d messages", len(got), n)
+		}
+	}
+	return got
+}
+
+func expectNothing(t *testing.T, ch <-chan delivered, wait time.Duration) {
+	t.Helper()
+	select {
+	case d := <-ch:
+		t.Fatalf("unexpected delivery of %s at %d", d.Type, d.Position)
+	case <-time.After(wait):
+	}
+}

@@ -1,0 +1,125 @@
+package eventstore
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+)
+
+// Wakeup listens on NotifyChannel with one dedicated connection and wakes
+// every registered subscriber when an append commits. Subscribers still poll
+// at a fallback interval, so a lost notification (or a blocking transaction
+// that appended nothing) delays them by that interval at most.
+type Wakeup struct {
+	connString string
+	log        zerolog.Logger
+
+	mu      sync.Mutex
+	waiters map[chan struct{}]struct{}
+}
+
+// NewWakeup returns a listener for the database at connString. Run starts it.
+func NewWakeup(connString string, log zerolog.Logger) *Wakeup {
+	return &Wakeup{connString: connString, log: log, waiters: map[chan struct{}]struct{}{}}
+}
+
+// Run listens until ctx ends, reconnecting after failures.
+func (w *Wakeup) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := w.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		w.log.Warn().Err(err).Dur("retry_in", backoff).Msg("event notification listener stopped; reconnecting")
+		w.broadcast() // whatever was missed meanwhile is picked up by a poll
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (w *Wakeup) listen(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, w.connString)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return err
+	}
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+		w.broadcast()
+	}
+}
+
+func (w *Wakeup) broadcast() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ch := range w.waiters {
+		select {
+		case ch <- struct{}{}:
+		default: // already signalled; one pending wake-up is enough
+		}
+	}
+}
+
+func (w *Wakeup) register() chan struct{} {
+	ch := make(chan struct{}, 1)
+	w.mu.Lock()
+	w.waiters[ch] = struct{}{}
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *Wakeup) unregister(ch chan struct{}) {
+	w.mu.Lock()
+	delete(w.waiters, ch)
+	w.mu.Unlock()
+}
+
+// BackoffManager returns a watermill-sql BackoffManager for one subscriber:
+// when a poll finds nothing it waits for a notification (or fallback, or
+// done) instead of sleeping a fixed poll interval. Release it with the
+// returned function when the subscriber is closed.
+func (w *Wakeup) BackoffManager(fallback, retry time.Duration, done <-chan struct{}) (wsql.BackoffManager, func()) {
+	ch := w.register()
+	return &wakeupBackoff{
+		wake:     ch,
+		fallback: fallback,
+		inner:    wsql.NewDefaultBackoffManager(fallback, retry),
+		done:     done,
+	}, func() { w.unregister(ch) }
+}
+
+type wakeupBackoff struct {
+	wake     chan struct{}
+	fallback time.Duration
+	inner    wsql.BackoffManager
+	done     <-chan struct{}
+}
+
+func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
+	if err != nil || !noMsg {
+		return b.inner.HandleError(logger, noMsg, err)
+	}
+	t := time.NewTimer(b.fallback)
+	defer t.Stop()
+	select {
+	case <-b.wake:
+	case <-t.C:
+	case <-b.done:
+	}
+	return 0
+}

@@ -1,0 +1,206 @@
+package eventstore
+
+import (
+	stdsql "database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/google/uuid"
+)
+
+// Topic is the Watermill topic name under which the events table is served.
+const Topic = "events"
+
+// Message metadata keys set by WatermillSchema on every delivered event.
+const (
+	MetaPosition      = "position"
+	MetaTransactionID = "transaction_id"
+	MetaStreamID      = "stream_id"
+	MetaStreamVersion = "stream_version"
+	MetaOrgID         = "org_id"
+	MetaEventType     = "event_type"
+	MetaSchemaVersion = "schema_version"
+	MetaRecordedAt    = "recorded_at"
+	MetaEvent         = "event_metadata"
+)
+
+// WatermillSchema is a watermill-sql SchemaAdapter over the events table.
+// Subscribers read the table directly, in commit order and below the
+// snapshot's xmin, exactly as watermill-sql's own PostgreSQL schema does for
+// its tables. Publishing through it is refused: only Store.Append writes
+// events.
+type WatermillSchema struct {
+	// BatchSize is how many events one subscriber transaction reads and
+	// delivers. Large batches make catching up on a backlog fast.
+	BatchSize int
+}
+
+// ErrPublishThroughAppend is returned by InsertQuery.
+var ErrPublishThroughAppend = errors.New("events are published by eventstore.Store.Append, not by a watermill publisher")
+
+func (s WatermillSchema) InsertQuery(wsql.InsertQueryParams) (wsql.Query, error) {
+	return wsql.Query{}, ErrPublishThroughAppend
+}
+
+func (s WatermillSchema) SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
+	return nil, nil // the events table is created by migrations
+}
+
+func (s WatermillSchema) SubscribeIsolationLevel() stdsql.IsolationLevel {
+	return stdsql.LevelRepeatableRead
+}
+
+func (s WatermillSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query, error) {
+	if params.Topic != Topic {
+		return wsql.Query{}, fmt.Errorf("topic %q is not served by the event store (only %q)", params.Topic, Topic)
+	}
+	next, err := params.OffsetsAdapter.NextOffsetQuery(wsql.NextOffsetQueryParams{Topic: params.Topic, ConsumerGroup: params.ConsumerGroup})
+	if err != nil {
+		return wsql.Query{}, err
+	}
+	batch := s.BatchSize
+	if batch <= 0 {
+		batch = 100
+	}
+	q := `
+WITH last_processed AS (` + next.Query + `)
+SELECT position, transaction_id, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at
+FROM events
+WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
+  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY transaction_id, position
+LIMIT ` + strconv.Itoa(batch)
+	return wsql.Query{Query: q, Args: next.Args}, nil
+}
+
+func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
+	var (
+		position, version, schemaVersion int64
+		xid                              wsql.XID8
+		id                               uuid.UUID
+		stream, org, typ                 string
+		data, meta                       []byte
+		recorded                         time.Time
+	)
+	if err := params.Row.Scan(&position, &xid, &id, &stream, &version, &org, &typ, &schemaVersion, &data, &meta, &recorded); err != nil {
+		return wsql.Row{}, fmt.Errorf("scan event row: %w", err)
+	}
+	msg := message.NewMessage(id.String(), data)
+	msg.Metadata.Set(MetaPosition, strconv.FormatInt(position, 10))
+	msg.Metadata.Set(MetaTransactionID, strconv.FormatUint(uint64(xid), 10))
+	msg.Metadata.Set(MetaStreamID, stream)
+	msg.Metadata.Set(MetaStreamVersion, strconv.FormatInt(version, 10))
+	msg.Metadata.Set(MetaOrgID, org)
+	msg.Metadata.Set(MetaEventType, typ)
+	msg.Metadata.Set(MetaSchemaVersion, strconv.FormatInt(schemaVersion, 10))
+	msg.Metadata.Set(MetaRecordedAt, recorded.UTC().Format(time.RFC3339Nano))
+	msg.Metadata.Set(MetaEvent, string(meta))
+	return wsql.Row{
+		Offset:    position,
+		UUID:      []byte(id.String()),
+		Payload:   data,
+		Metadata:  meta,
+		Msg:       msg,
+		ExtraData: map[string]any{"transaction_id": xid},
+	}, nil
+}
+
+// EventFromMessage turns a message delivered from the events topic back
+// into the stored event.
+func EventFromMessage(msg *message.Message) (RecordedEvent, error) {
+	var e RecordedEvent
+	var err error
+	md := msg.Metadata
+	if e.Position, err = strconv.ParseInt(md.Get(MetaPosition), 10, 64); err != nil {
+		return e, fmt.Errorf("message %s: position: %w", msg.UUID, err)
+	}
+	if e.TransactionID, err = strconv.ParseUint(md.Get(MetaTransactionID), 10, 64); err != nil {
+		return e, fmt.Errorf("message %s: transaction id: %w", msg.UUID, err)
+	}
+	if e.ID, err = uuid.Parse(msg.UUID); err != nil {
+		return e, fmt.Errorf("message %s: event id: %w", msg.UUID, err)
+	}
+	if e.StreamVersion, err = strconv.Atoi(md.Get(MetaStreamVersion)); err != nil {
+		return e, fmt.Errorf("message %s: stream version: %w", msg.UUID, err)
+	}
+	if e.SchemaVersion, err = strconv.Atoi(md.Get(MetaSchemaVersion)); err != nil {
+		return e, fmt.Errorf("message %s: schema version: %w", msg.UUID, err)
+	}
+	if e.RecordedAt, err = time.Parse(time.RFC3339Nano, md.Get(MetaRecordedAt)); err != nil {
+		return e, fmt.Errorf("message %s: recorded at: %w", msg.UUID, err)
+	}
+	if err := json.Unmarshal([]byte(md.Get(MetaEvent)), &e.Metadata); err != nil {
+		return e, fmt.Errorf("message %s: metadata: %w", msg.UUID, err)
+	}
+	e.StreamID, e.OrgID, e.Type = md.Get(MetaStreamID), md.Get(MetaOrgID), md.Get(MetaEventType)
+	e.Data = json.RawMessage(msg.Payload)
+	return e, nil
+}
+
+// SubscriberConfig tunes a subscriber of the events topic.
+type SubscriberConfig struct {
+	// ConsumerGroup names the subscriber's offset; one per read model or saga.
+	ConsumerGroup string
+	// BatchSize is how many events one transaction delivers (default 500).
+	BatchSize int
+	// FallbackPoll bounds how long an idle subscriber waits without a
+	// notification (default 250ms).
+	FallbackPoll time.Duration
+	// Wakeup, when set, wakes the subscriber as soon as an append commits.
+	Wakeup *Wakeup
+}
+
+// NewSubscriber returns a watermill-sql subscriber of the events topic. Its
+// handlers find the delivery transaction with wsql.TxFromContext; rows they
+// write there commit together with the consumer group's offset.
+func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapter) (message.Subscriber, error) {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	if cfg.FallbackPoll <= 0 {
+		cfg.FallbackPoll = 250 * time.Millisecond
+	}
+	done := make(chan struct{})
+	release := func() {}
+	var backoff wsql.BackoffManager
+	if cfg.Wakeup != nil {
+		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, time.Second, done)
+	}
+	ackDeadline := time.Duration(0) // handlers are bounded by their own context
+	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(s.pool), wsql.SubscriberConfig{
+		ConsumerGroup:  cfg.ConsumerGroup,
+		PollInterval:   cfg.FallbackPoll,
+		ResendInterval: 50 * time.Millisecond,
+		RetryInterval:  time.Second,
+		AckDeadline:    &ackDeadline,
+		BackoffManager: backoff,
+		SchemaAdapter:  WatermillSchema{BatchSize: cfg.BatchSize},
+		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{},
+	}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("create subscriber %s: %w", cfg.ConsumerGroup, err)
+	}
+	return &closingSubscriber{Subscriber: sub, done: done, release: release}, nil
+}
+
+// closingSubscriber stops a waiting backoff before closing, so Close does not
+// wait out a fallback poll.
+type closingSubscriber struct {
+	*wsql.Subscriber
+	done    chan struct{}
+	once    sync.Once
+	release func()
+}
+
+func (c *closingSubscriber) Close() error {
+	c.once.Do(func() { close(c.done); c.release() })
+	return c.Subscriber.Close()
+}
