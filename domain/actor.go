@@ -14,6 +14,8 @@ type Actor struct {
 	Kind ActorKind
 	ID   string
 	Name string
+	// Role is the staff role of a staff actor.
+	Role StaffRole
 }
 
 // Trigger says why a decision was made.

@@ -16,7 +16,7 @@ CREATE TABLE email_reservations (
 
 -- Staff API tokens, by SHA-256 of the token (the token itself is never stored).
 CREATE TABLE staff_tokens (
-    token_hash BYTEA PRIMARY KEY,
+    token_hash TEXT PRIMARY KEY,
     token_id   UUID  NOT NULL UNIQUE,
     org_id     UUID  NOT NULL,
     name       TEXT  NOT NULL,
@@ -27,7 +27,7 @@ CREATE TABLE staff_tokens (
 -- Invitation tokens, by SHA-256. Whether one is still usable is decided by the
 -- user's stream, not by this row.
 CREATE TABLE invitation_tokens (
-    token_hash    BYTEA PRIMARY KEY,
+    token_hash    TEXT PRIMARY KEY,
     invitation_id UUID NOT NULL UNIQUE,
     org_id        UUID NOT NULL,
     user_id       UUID NOT NULL

@@ -1,0 +1,50 @@
+// Package commands holds the command handlers: each loads the aggregate it
+// changes, asks the domain to decide, and appends the resulting events with
+// their metadata and set-rule reservations in one transaction, retrying a
+// concurrency conflict a bounded number of times. It also answers the few
+// lookups commands and authentication need (tokens, slugs), which read the
+// reservation tables the appends write.
+//
+// It depends on domain and eventstore; it must not import http or projections.
+package commands
+
+import (
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"gatehouse/eventstore"
+)
+
+// PasswordHasher hashes and checks passwords with a slow hash.
+type PasswordHasher interface {
+	Hash(password string) (string, error)
+	Verify(password, hash string) (bool, error)
+}
+
+// App is the set of command handlers, sharing their dependencies.
+type App struct {
+	store       *eventstore.Store
+	pool        *pgxpool.Pool
+	now         func() time.Time
+	hasher      PasswordHasher
+	maxAttempts int
+}
+
+// Deps are what the command handlers need.
+type Deps struct {
+	Store  *eventstore.Store
+	Clock  func() time.Time // time.Now when nil
+	Hasher PasswordHasher   // NewArgon2Hasher() when nil
+}
+
+// New returns the command handlers.
+func New(d Deps) *App {
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	if d.Hasher == nil {
+		d.Hasher = NewArgon2Hasher()
+	}
+	return &App{store: d.Store, pool: d.Store.Pool(), now: d.Clock, hasher: d.Hasher, maxAttempts: 8}
+}

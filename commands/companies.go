@@ -1,0 +1,88 @@
+package commands
+
+import (
+	"context"
+
+	"gatehouse/domain"
+)
+
+// CreateCompany adds a customer company to the organization.
+type CreateCompany struct {
+	Name       string         `json:"name"`
+	ParentID   string         `json:"parent_id"`
+	Manager    string         `json:"manager"`
+	Location   string         `json:"location"`
+	Properties map[string]any `json:"properties"`
+}
+
+// CreateCompany runs the command.
+func (a *App) CreateCompany(ctx context.Context, meta Meta, cmd CreateCompany) (CompanyResult, error) {
+	id, err := newID()
+	if err != nil {
+		return CompanyResult{}, err
+	}
+	var parent *domain.Company
+	if cmd.ParentID != "" {
+		if parent, err = a.company(ctx, meta.Org, domain.CompanyID(cmd.ParentID)); err != nil {
+			return CompanyResult{}, err
+		}
+	}
+	return execute[domain.Company](ctx, a, meta, change[*domain.Company, CompanyResult]{
+		stream:  domain.CompanyID(id).Stream(),
+		subject: id,
+		request: cmd,
+		decide: func(c *domain.Company, _ int) ([]domain.Event, error) {
+			return c.Create(domain.NewCompany{ID: domain.CompanyID(id), OrgID: meta.Org, Name: cmd.Name, Parent: parent,
+				Manager: cmd.Manager, Location: cmd.Location, Properties: cmd.Properties})
+		},
+		result: func(c *domain.Company, info streamInfo) (CompanyResult, error) { return companyResult(c, info), nil },
+	})
+}
+
+// company loads a company of org; one of another organization (or none)
+// is an empty company, which the domain treats as not existing. Only a
+// parse-level bad id is refused here.
+func (a *App) company(ctx context.Context, org domain.OrgID, id domain.CompanyID) (*domain.Company, error) {
+	if !domain.ValidID(string(id)) {
+		return &domain.Company{}, nil
+	}
+	c, _, err := load[domain.Company](ctx, a.store, id.Stream())
+	if err != nil {
+		return nil, err
+	}
+	if c.OrgID != org {
+		return &domain.Company{}, nil
+	}
+	return c, nil
+}
+
+// ActivateCompanyPortal lets the company's users enter the portal.
+func (a *App) ActivateCompanyPortal(ctx context.Context, meta Meta, id domain.CompanyID, ifMatch *int) (CompanyResult, error) {
+	return a.switchCompanyPortal(ctx, meta, id, ifMatch, "activate", (*domain.Company).ActivatePortal)
+}
+
+// DeactivateCompanyPortal keeps the company's users out; nothing is lost.
+func (a *App) DeactivateCompanyPortal(ctx context.Context, meta Meta, id domain.CompanyID, ifMatch *int) (CompanyResult, error) {
+	return a.switchCompanyPortal(ctx, meta, id, ifMatch, "deactivate", (*domain.Company).DeactivatePortal)
+}
+
+func (a *App) switchCompanyPortal(ctx context.Context, meta Meta, id domain.CompanyID, ifMatch *int, op string, decide func(*domain.Company) ([]domain.Event, error)) (CompanyResult, error) {
+	if !domain.ValidID(string(id)) {
+		return CompanyResult{}, domain.ErrCompanyNotFound
+	}
+	return execute[domain.Company](ctx, a, meta, change[*domain.Company, CompanyResult]{
+		stream:  id.Stream(),
+		subject: string(id),
+		request: struct{ Company, Portal string }{string(id), op},
+		decide: func(c *domain.Company, version int) ([]domain.Event, error) {
+			if c.OrgID != meta.Org {
+				return nil, domain.ErrCompanyNotFound
+			}
+			if err := checkVersion(ifMatch, version); err != nil {
+				return nil, err
+			}
+			return decide(c)
+		},
+		result: func(c *domain.Company, info streamInfo) (CompanyResult, error) { return companyResult(c, info), nil },
+	})
+}

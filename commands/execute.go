@@ -1,0 +1,224 @@
+package commands
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"gatehouse/domain"
+	"gatehouse/eventstore"
+)
+
+// Meta says who issues a command, why, and how it relates to other messages.
+type Meta struct {
+	Org            domain.OrgID
+	Actor          domain.Actor
+	Trigger        domain.Trigger
+	RequestID      string
+	CorrelationID  string
+	CausationID    string
+	IdempotencyKey string
+	Extra          map[string]string
+}
+
+func (m Meta) eventMetadata() eventstore.Metadata {
+	return eventstore.Metadata{
+		OrgID: string(m.Org), ActorKind: string(m.Actor.Kind), ActorID: m.Actor.ID, ActorName: m.Actor.Name,
+		Trigger: string(m.Trigger), CorrelationID: m.CorrelationID, CausationID: m.CausationID,
+		RequestID: m.RequestID, Extra: m.Extra,
+	}
+}
+
+// ErrConflict is returned when a command kept losing races for its stream.
+var ErrConflict = &domain.Error{Kind: domain.KindConflict, Code: "concurrent_update", Message: "the resource was changed concurrently too often; try again"}
+
+// ErrIdempotencyKeyReused is returned when a key comes back with another request.
+var ErrIdempotencyKeyReused = &domain.Error{Kind: domain.KindInvalid, Code: "idempotency_key_reused", Message: "this Idempotency-Key was used for a different request"}
+
+var errIdempotencyRace = errors.New("idempotency key stored concurrently")
+
+type aggregate interface{ Apply(domain.Event) }
+
+// streamInfo is what a stream says about itself besides its events.
+type streamInfo struct {
+	Version   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// load rebuilds an aggregate from its stream.
+func load[A any, PA interface {
+	*A
+	aggregate
+}](ctx context.Context, store *eventstore.Store, stream string) (PA, streamInfo, error) {
+	var info streamInfo
+	events, err := store.ReadStream(ctx, stream, 0)
+	if err != nil {
+		return nil, info, err
+	}
+	agg := PA(new(A))
+	for _, re := range events {
+		e, err := domain.DecodeEvent(re.Type, re.SchemaVersion, re.Data)
+		if err != nil {
+			return nil, info, fmt.Errorf("load %s at version %d: %w", stream, re.StreamVersion, err)
+		}
+		agg.Apply(e)
+	}
+	if n := len(events); n > 0 {
+		info = streamInfo{Version: n, CreatedAt: events[0].RecordedAt, UpdatedAt: events[n-1].RecordedAt}
+	}
+	return agg, info, nil
+}
+
+// change is one command against one stream.
+type change[PA any, R any] struct {
+	stream string
+	// subject is the id of the aggregate, for reservation rows.
+	subject string
+	// request identifies the command for Idempotency-Key checks.
+	request any
+	// decide returns the events the command produces from the current state.
+	decide func(agg PA, version int) ([]domain.Event, error)
+	// result builds the answer from the state after the events.
+	result func(agg PA, info streamInfo) (R, error)
+}
+
+// execute runs load → decide → append, retrying on a concurrency conflict,
+// and stores the answer under the command's Idempotency-Key in the same
+// transaction so a retried request gets the first answer back.
+func execute[A any, PA interface {
+	*A
+	aggregate
+}, R any](ctx context.Context, a *App, meta Meta, c change[PA, R]) (R, error) {
+	var zero R
+	var reqHash []byte
+	if meta.IdempotencyKey != "" {
+		h, err := requestHash(c.request)
+		if err != nil {
+			return zero, err
+		}
+		reqHash = h
+		if r, found, err := storedResult[R](ctx, a, meta, reqHash); err != nil || found {
+			return r, err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		agg, info, err := load[A, PA](ctx, a.store, c.stream)
+		if err != nil {
+			return zero, err
+		}
+		version := info.Version
+		events, err := c.decide(agg, version)
+		if err != nil {
+			return zero, err
+		}
+		for _, e := range events {
+			agg.Apply(e)
+		}
+		if len(events) > 0 {
+			info.Version += len(events)
+			info.UpdatedAt = a.now().UTC()
+			if version == 0 {
+				info.CreatedAt = info.UpdatedAt
+			}
+		}
+		res, err := c.result(agg, info)
+		if err != nil {
+			return zero, err
+		}
+		if len(events) == 0 {
+			return res, nil
+		}
+		req, err := a.appendRequest(meta, c.stream, c.subject, version, events)
+		if err != nil {
+			return zero, err
+		}
+		if reqHash != nil {
+			stored, err := json.Marshal(res)
+			if err != nil {
+				return zero, fmt.Errorf("encode answer for idempotency: %w", err)
+			}
+			req.Statements = append(req.Statements, eventstore.Statement{
+				SQL:               `INSERT INTO idempotency_keys (org_id, key, request_hash, result) VALUES ($1, $2, $3, $4)`,
+				Args:              []any{string(meta.Org), meta.IdempotencyKey, reqHash, stored},
+				OnUniqueViolation: errIdempotencyRace,
+			})
+		}
+		_, err = a.store.Append(ctx, req)
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, errIdempotencyRace):
+			r, _, err := storedResult[R](ctx, a, meta, reqHash)
+			return r, err
+		case errors.Is(err, eventstore.ErrConcurrencyConflict) && attempt < a.maxAttempts:
+			// Someone else moved the stream: decide again on the new state.
+			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
+			continue
+		case errors.Is(err, eventstore.ErrConcurrencyConflict):
+			return zero, ErrConflict
+		default:
+			return zero, err
+		}
+	}
+}
+
+// appendRequest wraps decided events with metadata and the reservation rows
+// their set rules need.
+func (a *App) appendRequest(meta Meta, stream, subject string, version int, events []domain.Event) (eventstore.AppendRequest, error) {
+	req := eventstore.AppendRequest{Stream: stream, OrgID: string(meta.Org), ExpectedVersion: version}
+	md := meta.eventMetadata()
+	for _, e := range events {
+		data, err := domain.EncodeEvent(e)
+		if err != nil {
+			return req, err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return req, fmt.Errorf("new event id: %w", err)
+		}
+		req.Events = append(req.Events, eventstore.NewEvent{ID: id, Type: e.EventType(), SchemaVersion: domain.SchemaVersion, Data: data, Metadata: md})
+		req.Statements = append(req.Statements, reservations(meta.Org, subject, e)...)
+	}
+	return req, nil
+}
+
+func requestHash(request any) ([]byte, error) {
+	b, err := json.Marshal(request)
+	if err != nil {
+		return nil, fmt.Errorf("encode request for idempotency: %w", err)
+	}
+	h := sha256.New()
+	h.Write([]byte(reflect.TypeOf(request).String()))
+	h.Write(b)
+	return h.Sum(nil), nil
+}
+
+func storedResult[R any](ctx context.Context, a *App, meta Meta, reqHash []byte) (R, bool, error) {
+	var zero R
+	var hash, result []byte
+	err := a.pool.QueryRow(ctx, `SELECT request_hash, result FROM idempotency_keys WHERE org_id = $1 AND key = $2`,
+		string(meta.Org), meta.IdempotencyKey).Scan(&hash, &result)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return zero, false, nil
+	}
+	if err != nil {
+		return zero, false, fmt.Errorf("look up idempotency key: %w", err)
+	}
+	if string(hash) != string(reqHash) {
+		return zero, true, ErrIdempotencyKeyReused
+	}
+	var r R
+	if err := json.Unmarshal(result, &r); err != nil {
+		return zero, true, fmt.Errorf("decode stored answer: %w", err)
+	}
+	return r, true, nil
+}

@@ -1,0 +1,47 @@
+package commands
+
+import (
+	"context"
+
+	"gatehouse/domain"
+)
+
+// EnablePortal opens the organization's customer portal (admins only).
+func (a *App) EnablePortal(ctx context.Context, meta Meta) (PortalResult, error) {
+	return a.switchPortal(ctx, meta, "enable", (*domain.Organization).EnablePortal)
+}
+
+// DisablePortal locks every portal user out at once, keeping all state (admins only).
+func (a *App) DisablePortal(ctx context.Context, meta Meta) (PortalResult, error) {
+	return a.switchPortal(ctx, meta, "disable", (*domain.Organization).DisablePortal)
+}
+
+func (a *App) switchPortal(ctx context.Context, meta Meta, op string, decide func(*domain.Organization) ([]domain.Event, error)) (PortalResult, error) {
+	if err := requireAdmin(meta); err != nil {
+		return PortalResult{}, err
+	}
+	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, PortalResult]{
+		stream:  meta.Org.Stream(),
+		subject: string(meta.Org),
+		request: struct{ Portal string }{op},
+		decide: func(o *domain.Organization, _ int) ([]domain.Event, error) {
+			if o.ID != meta.Org {
+				return nil, domain.ErrOrganizationNotFound
+			}
+			return decide(o)
+		},
+		result: func(o *domain.Organization, info streamInfo) (PortalResult, error) { return portalResult(o, info), nil },
+	})
+}
+
+// Portal returns the organization's portal state.
+func (a *App) Portal(ctx context.Context, org domain.OrgID) (PortalResult, error) {
+	o, info, err := load[domain.Organization](ctx, a.store, org.Stream())
+	if err != nil {
+		return PortalResult{}, err
+	}
+	if o.ID != org {
+		return PortalResult{}, domain.ErrOrganizationNotFound
+	}
+	return portalResult(o, info), nil
+}

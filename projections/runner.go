@@ -1,0 +1,119 @@
+// Package projections owns the read models: one file per read model with
+// its SQL, the Watermill handler that keeps it up to date from the event
+// log, and its queries. Handlers write through the subscriber's transaction
+// (watermill-sql's TxFromContext), so a read model's rows and its consumer
+// group's offset commit together.
+//
+// It depends on domain and eventstore; it must not import commands or http.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"gatehouse/domain"
+	"gatehouse/eventstore"
+)
+
+// Projection is one read model fed from the event log.
+type Projection interface {
+	// Name is the consumer group of the projection.
+	Name() string
+	// Apply applies one event in tx. It must be safe to run twice for the
+	// same event (the version guards in the SQL make it so).
+	Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error
+}
+
+// Runner feeds projections from the event log through one Watermill router,
+// one subscriber (consumer group) per projection.
+type Runner struct {
+	router *message.Router
+	subs   []message.Subscriber
+}
+
+// NewRunner wires the projections. wake, when set, makes them react to new
+// events within milliseconds instead of at the fallback poll.
+func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Logger, projections ...Projection) (*Runner, error) {
+	wlog := eventstore.WatermillLogger(log.With().Str("component", "projections").Logger())
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, wlog)
+	if err != nil {
+		return nil, fmt.Errorf("create projection router: %w", err)
+	}
+	r := &Runner{router: router}
+	for _, p := range projections {
+		sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: p.Name(), Wakeup: wake}, wlog)
+		if err != nil {
+			return nil, err
+		}
+		r.subs = append(r.subs, sub)
+		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, handler(p, log))
+	}
+	return r, nil
+}
+
+// Run runs the projections until ctx ends or Close is called.
+func (r *Runner) Run(ctx context.Context) error { return r.router.Run(ctx) }
+
+// Running is closed once every handler runs.
+func (r *Runner) Running() chan struct{} { return r.router.Running() }
+
+// Close stops the router, letting in-flight batches finish.
+func (r *Runner) Close() error { return r.router.Close() }
+
+// handler applies one delivered event inside a savepoint of the delivery
+// transaction: a failed attempt is rolled back before the message is
+// redelivered, so a retry never sees half of an earlier attempt.
+func handler(p Projection, log zerolog.Logger) message.NoPublishHandlerFunc {
+	return func(msg *message.Message) error {
+		ctx := msg.Context()
+		tx, err := pgxTx(ctx)
+		if err != nil {
+			return err
+		}
+		e, err := eventstore.EventFromMessage(msg)
+		if err != nil {
+			return err
+		}
+		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return fmt.Errorf("projection %s: %w", p.Name(), err)
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("projection %s: savepoint: %w", p.Name(), err)
+		}
+		if err := p.Apply(ctx, sp, e, ev); err != nil {
+			_ = sp.Rollback(ctx)
+			log.Error().Err(err).Str("projection", p.Name()).Int64("position", e.Position).
+				Str("event_type", e.Type).Str("correlation_id", e.Metadata.CorrelationID).Msg("projection failed; event will be redelivered")
+			return fmt.Errorf("projection %s at %d: %w", p.Name(), e.Position, err)
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return fmt.Errorf("projection %s: release savepoint: %w", p.Name(), err)
+		}
+		return nil
+	}
+}
+
+var errNoTx = errors.New("message carries no watermill-sql transaction")
+
+func pgxTx(ctx context.Context) (pgx.Tx, error) {
+	tx, ok := wsql.TxFromContext(ctx)
+	if !ok {
+		return nil, errNoTx
+	}
+	switch t := tx.(type) {
+	case *wsql.PgxTx:
+		return t.Tx, nil
+	case wsql.PgxTx:
+		return t.Tx, nil
+	}
+	return nil, fmt.Errorf("delivery transaction is %T, not pgx", tx)
+}

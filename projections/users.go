@@ -1,0 +1,272 @@
+package projections
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"gatehouse/domain"
+	"gatehouse/eventstore"
+)
+
+// Users is the read model of portal users (table users_view): the staff
+// user list and user details.
+type Users struct {
+	pool  *pgxpool.Pool
+	store *eventstore.Store
+}
+
+// NewUsers returns the users read model.
+func NewUsers(store *eventstore.Store) *Users { return &Users{pool: store.Pool(), store: store} }
+
+// Name is the consumer group.
+func (*Users) Name() string { return "users" }
+
+// UserRow is one user as the read model holds it.
+type UserRow struct {
+	ID                  domain.UserID
+	OrgID               domain.OrgID
+	CompanyID           domain.CompanyID
+	RoleID              domain.RoleID
+	FirstName           string
+	LastName            string
+	Email               string
+	Status              domain.UserStatus
+	PortalAccess        bool
+	HasAccount          bool
+	Deactivated         bool
+	Removed             bool
+	Properties          map[string]any
+	InvitationID        domain.InvitationID
+	InvitationState     domain.InvitationState
+	InvitationExpiresAt time.Time
+	Version             int
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// Invitation returns the user's latest invitation with its state at now.
+func (r UserRow) Invitation(now time.Time) *domain.Invitation {
+	if r.InvitationID == "" {
+		return nil
+	}
+	inv := domain.Invitation{ID: r.InvitationID, ExpiresAt: r.InvitationExpiresAt, State: r.InvitationState}
+	inv.State = inv.StateAt(now)
+	return &inv
+}
+
+const userColumns = `user_id, org_id, coalesce(company_id::text, ''), coalesce(role_id::text, ''), first_name, last_name, email, status,
+portal_access, has_account, deactivated, removed, properties, coalesce(invitation_id::text, ''), coalesce(invitation_status, ''),
+coalesce(invitation_expires_at, 'epoch'), version, created_at, updated_at`
+
+func scanUser(row pgx.Row, extra ...any) (UserRow, error) {
+	var r UserRow
+	dest := []any{&r.ID, &r.OrgID, &r.CompanyID, &r.RoleID, &r.FirstName, &r.LastName, &r.Email, &r.Status,
+		&r.PortalAccess, &r.HasAccount, &r.Deactivated, &r.Removed, &r.Properties, &r.InvitationID, &r.InvitationState,
+		&r.InvitationExpiresAt, &r.Version, &r.CreatedAt, &r.UpdatedAt}
+	err := row.Scan(append(dest, extra...)...)
+	return r, err
+}
+
+// Apply keeps users_view up to date.
+func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error {
+	if !strings.HasPrefix(e.StreamID, "user-") {
+		return nil
+	}
+	if c, ok := ev.(domain.UserCreated); ok {
+		status := domain.StatusOf(c.PortalAccess, false, false, false, false)
+		props := c.Properties
+		if props == nil {
+			props = map[string]any{}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO users_view (user_id, org_id, company_id, role_id, first_name, last_name, email, status,
+			portal_access, properties, version, created_at, updated_at)
+			VALUES ($1, $2, NULLIF($3, '')::uuid, NULLIF($4, '')::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+			ON CONFLICT (user_id) DO NOTHING`,
+			string(c.UserID), string(c.OrgID), string(c.CompanyID), string(c.RoleID), c.FirstName, c.LastName, c.Email,
+			string(status), c.PortalAccess, props, e.StreamVersion, e.RecordedAt)
+		if err != nil {
+			return fmt.Errorf("insert user %s: %w", c.UserID, err)
+		}
+		return nil
+	}
+	id := strings.TrimPrefix(e.StreamID, "user-")
+	r, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users_view WHERE user_id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("user %s: event %s at version %d before UserCreated", id, e.Type, e.StreamVersion)
+	}
+	if err != nil {
+		return fmt.Errorf("read user %s: %w", id, err)
+	}
+	if r.Version >= e.StreamVersion {
+		return nil // applied before
+	}
+	switch ev := ev.(type) {
+	case domain.InvitationSent:
+		r.InvitationID, r.InvitationState, r.InvitationExpiresAt = ev.InvitationID, domain.InvitationStatePending, ev.ExpiresAt
+	case domain.InvitationRevoked:
+		if r.InvitationID == ev.InvitationID {
+			r.InvitationState = domain.InvitationStateRevoked
+		}
+	case domain.InvitationAccepted:
+		if r.InvitationID == ev.InvitationID {
+			r.InvitationState = domain.InvitationStateAccepted
+		}
+		r.HasAccount = true
+	}
+	r.Status = domain.StatusOf(r.PortalAccess, r.HasAccount, r.InvitationState == domain.InvitationStatePending, r.Deactivated, r.Removed)
+	var expires any
+	if r.InvitationID != "" {
+		expires = r.InvitationExpiresAt
+	}
+	_, err = tx.Exec(ctx, `UPDATE users_view SET company_id = NULLIF($2, '')::uuid, role_id = NULLIF($3, '')::uuid,
+		first_name = $4, last_name = $5, email = $6, status = $7, portal_access = $8, has_account = $9, deactivated = $10,
+		removed = $11, properties = $12, invitation_id = NULLIF($13, '')::uuid, invitation_status = NULLIF($14, ''),
+		invitation_expires_at = $15, version = $16, updated_at = $17
+		WHERE user_id = $1`,
+		id, string(r.CompanyID), string(r.RoleID), r.FirstName, r.LastName, r.Email, string(r.Status), r.PortalAccess,
+		r.HasAccount, r.Deactivated, r.Removed, r.Properties, string(r.InvitationID), string(r.InvitationState), expires,
+		e.StreamVersion, e.RecordedAt)
+	if err != nil {
+		return fmt.Errorf("update user %s: %w", id, err)
+	}
+	return nil
+}
+
+// Get returns one user of org. It reads its own writes: when the user's
+// stream is ahead of the row (a command just answered), it waits up to
+// catchUp for the projection before answering with what it has.
+func (u *Users) Get(ctx context.Context, org domain.OrgID, id domain.UserID, catchUp time.Duration) (UserRow, bool, error) {
+	if !domain.ValidID(string(id)) {
+		return UserRow{}, false, nil
+	}
+	deadline := time.Now().Add(catchUp)
+	for {
+		var streamVersion int
+		r, err := scanUser(u.pool.QueryRow(ctx, `SELECT `+userColumns+`,
+			(SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $2)
+			FROM users_view WHERE user_id = $1 AND org_id = $3`, string(id), id.Stream(), string(org)), &streamVersion)
+		switch {
+		case err == nil:
+			if r.Version >= streamVersion || time.Now().After(deadline) {
+				return r, true, nil
+			}
+		case errors.Is(err, pgx.ErrNoRows):
+			// Not projected yet, or not this organization's: wait only for
+			// a user of this organization that exists in the log.
+			owner, err := u.streamOrg(ctx, id)
+			if err != nil || owner != org || time.Now().After(deadline) {
+				return UserRow{}, false, err
+			}
+		default:
+			return UserRow{}, false, fmt.Errorf("get user %s: %w", id, err)
+		}
+		select {
+		case <-ctx.Done():
+			return UserRow{}, false, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func (u *Users) streamOrg(ctx context.Context, id domain.UserID) (domain.OrgID, error) {
+	var org domain.OrgID
+	err := u.pool.QueryRow(ctx, `SELECT coalesce(org_id::text, '') FROM events WHERE stream_id = $1 AND stream_version = 1`, id.Stream()).Scan(&org)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("owner of user %s: %w", id, err)
+	}
+	return org, nil
+}
+
+// UserFilter selects users for the list.
+type UserFilter struct {
+	Status    domain.UserStatus
+	CompanyID domain.CompanyID
+	Query     string // case-insensitive, over names and email
+	Limit     int
+	Cursor    string
+}
+
+type userCursor struct {
+	CreatedAt time.Time `json:"t"`
+	ID        string    `json:"id"`
+}
+
+// ErrBadCursor is returned for a cursor this service did not hand out.
+var ErrBadCursor = &domain.Error{Kind: domain.KindInvalid, Code: "validation_failed", Message: "the request has invalid fields",
+	Fields: []domain.FieldError{{Field: "cursor", Message: "is not a cursor from a previous page"}}}
+
+// List returns one page of users of org, oldest first, and the cursor of
+// the next page ("" on the last page).
+func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]UserRow, string, error) {
+	q := `SELECT ` + userColumns + ` FROM users_view WHERE org_id = $1`
+	args := []any{string(org)}
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		q += fmt.Sprintf(" AND status = $%d", len(args))
+	}
+	if f.CompanyID != "" {
+		args = append(args, string(f.CompanyID))
+		q += fmt.Sprintf(" AND company_id = $%d", len(args))
+	}
+	if s := strings.TrimSpace(f.Query); s != "" {
+		args = append(args, "%"+escapeLike(strings.ToLower(s))+"%")
+		n := len(args)
+		q += fmt.Sprintf(" AND (lower(email) LIKE $%d OR lower(first_name || ' ' || last_name) LIKE $%d)", n, n)
+	}
+	if f.Cursor != "" {
+		c, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", ErrBadCursor
+		}
+		args = append(args, c.CreatedAt, c.ID)
+		q += fmt.Sprintf(" AND (created_at, user_id) > ($%d, $%d::uuid)", len(args)-1, len(args))
+	}
+	args = append(args, f.Limit+1)
+	q += fmt.Sprintf(" ORDER BY created_at, user_id LIMIT $%d", len(args))
+	rows, err := u.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list users: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserRow, error) { return scanUser(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list users: %w", err)
+	}
+	if len(list) <= f.Limit {
+		return list, "", nil
+	}
+	list = list[:f.Limit]
+	last := list[len(list)-1]
+	return list, encodeCursor(userCursor{CreatedAt: last.CreatedAt, ID: string(last.ID)}), nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func encodeCursor(c userCursor) string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string) (userCursor, error) {
+	var c userCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, err
+	}
+	if !domain.ValidID(c.ID) {
+		return c, errors.New("bad id in cursor")
+	}
+	return c, nil
+}
