@@ -25,15 +25,9 @@ func (a *App) AcceptInvitation(ctx context.Context, cmd AcceptInvitation) (UserR
 	if err != nil {
 		return UserResult{}, err
 	}
-	var userID domain.UserID
-	var invitationID domain.InvitationID
-	err = a.pool.QueryRow(ctx, `SELECT user_id, invitation_id FROM invitation_tokens WHERE token_hash = $1 AND org_id = $2`,
-		HashToken(cmd.Token), string(org)).Scan(&userID, &invitationID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return UserResult{}, domain.ErrInvitationNotFound
-	}
+	userID, invitationID, err := a.invitationByToken(ctx, org, cmd.Token)
 	if err != nil {
-		return UserResult{}, fmt.Errorf("look up invitation: %w", err)
+		return UserResult{}, err
 	}
 	if err := domain.ValidatePassword(cmd.Password); err != nil {
 		return UserResult{}, err
@@ -82,4 +76,47 @@ func (a *App) portalOpenFor(ctx context.Context, org domain.OrgID, userID domain
 		return domain.ErrCompanyPortalInactive
 	}
 	return nil
+}
+
+// InvitationPreview is what the invitation page shows before the person
+// chooses a password.
+type InvitationPreview struct {
+	FirstName string
+	State     domain.InvitationState
+}
+
+// PreviewInvitation looks an invitation link up without using it.
+func (a *App) PreviewInvitation(ctx context.Context, slug, token string) (InvitationPreview, error) {
+	org, err := a.OrgBySlug(ctx, slug)
+	if err != nil {
+		return InvitationPreview{}, err
+	}
+	userID, invitationID, err := a.invitationByToken(ctx, org, token)
+	if err != nil {
+		return InvitationPreview{}, err
+	}
+	u, _, err := load[domain.User](ctx, a.store, userID.Stream())
+	if err != nil {
+		return InvitationPreview{}, err
+	}
+	state := domain.InvitationStateRevoked
+	if u.Invitation != nil && u.Invitation.ID == invitationID && !u.Removed {
+		state = u.Invitation.StateAt(a.now())
+	}
+	return InvitationPreview{FirstName: u.FirstName, State: state}, nil
+}
+
+// invitationByToken resolves a link's token within one organization.
+func (a *App) invitationByToken(ctx context.Context, org domain.OrgID, token string) (domain.UserID, domain.InvitationID, error) {
+	var userID domain.UserID
+	var invitationID domain.InvitationID
+	err := a.pool.QueryRow(ctx, `SELECT user_id, invitation_id FROM invitation_tokens WHERE token_hash = $1 AND org_id = $2`,
+		HashToken(token), string(org)).Scan(&userID, &invitationID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", "", domain.ErrInvitationNotFound
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("look up invitation: %w", err)
+	}
+	return userID, invitationID, nil
 }

@@ -46,5 +46,9 @@ func New(d Deps) *App {
 	if d.Hasher == nil {
 		d.Hasher = NewArgon2Hasher()
 	}
-	return &App{store: d.Store, pool: d.Store.Pool(), now: d.Clock, hasher: d.Hasher, maxAttempts: 8}
+	clock := d.Clock
+	// Times are kept at the database's precision, so that answers and the
+	// log agree to the microsecond.
+	now := func() time.Time { return clock().UTC().Truncate(time.Microsecond) }
+	return &App{store: d.Store, pool: d.Store.Pool(), now: now, hasher: d.Hasher, maxAttempts: 8}
 }

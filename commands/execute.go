@@ -141,6 +141,7 @@ func execute[A any, PA interface {
 		if err != nil {
 			return zero, err
 		}
+		req.RecordedAt = info.UpdatedAt
 		if reqHash != nil {
 			stored, err := json.Marshal(res)
 			if err != nil {

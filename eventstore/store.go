@@ -94,6 +94,9 @@ type AppendRequest struct {
 	ExpectedVersion int
 	Events          []NewEvent
 	Statements      []Statement
+	// RecordedAt is the events' time as the writer's clock saw it (so that
+	// the writer's answer and the log agree); the database's now() when zero.
+	RecordedAt time.Time
 }
 
 // AppendResult says where the events landed.
@@ -129,8 +132,8 @@ func New(pool *pgxpool.Pool) *Store {
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 const insertEvents = `
-INSERT INTO events (event_id, stream_id, stream_version, org_id, event_type, schema_version, data, metadata)
-SELECT e.id, $1, $2 + e.ord, $3, e.type, e.sv, e.data, e.meta
+INSERT INTO events (event_id, stream_id, stream_version, org_id, event_type, schema_version, data, metadata, recorded_at)
+SELECT e.id, $1, $2 + e.ord, $3, e.type, e.sv, e.data, e.meta, coalesce($9, now())
 FROM unnest($4::uuid[], $5::text[], $6::int[], $7::jsonb[], $8::jsonb[]) WITH ORDINALITY AS e(id, type, sv, data, meta, ord)
 ORDER BY e.ord
 RETURNING position`
@@ -188,7 +191,11 @@ func appendBatch(req AppendRequest) (*pgx.Batch, error) {
 		org = req.OrgID
 	}
 	b := &pgx.Batch{}
-	b.Queue(insertEvents, req.Stream, req.ExpectedVersion, org, ids, types, versions, data, meta)
+	var recorded any
+	if !req.RecordedAt.IsZero() {
+		recorded = req.RecordedAt
+	}
+	b.Queue(insertEvents, req.Stream, req.ExpectedVersion, org, ids, types, versions, data, meta, recorded)
 	for _, st := range req.Statements {
 		b.Queue(st.SQL, st.Args...)
 	}

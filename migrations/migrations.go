@@ -118,3 +118,41 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	}
 	return nil
 }
+
+// Latest is the newest schema version this binary carries.
+func Latest() (int64, error) {
+	names, err := fs.Glob(FS(), "*.sql")
+	if err != nil {
+		return 0, err
+	}
+	var latest int64
+	for _, n := range names {
+		var v int64
+		if _, err := fmt.Sscanf(n, "%d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest, nil
+}
+
+// Querier is what CheckCurrent needs of a connection or pool.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// CheckCurrent returns an error unless the database is reachable and at
+// the schema version this binary expects; readiness checks use it.
+func CheckCurrent(ctx context.Context, db Querier) error {
+	latest, err := Latest()
+	if err != nil {
+		return err
+	}
+	var current int64
+	if err := db.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&current); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if current != latest {
+		return fmt.Errorf("schema version %d, want %d", current, latest)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"gatehouse/commands"
+	"gatehouse/eventstore"
+	gatehttp "gatehouse/http"
+	"gatehouse/migrations"
+	"gatehouse/projections"
+)
+
+type serveFlags struct {
+	addr              string
+	publicURL         string
+	smtpURL           string
+	exposeInviteLinks bool
+}
+
+func serveCommand(g *globalFlags) *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the API, the projections and the sagas in one process",
+		Long: "Runs the HTTP API, the read-model projections and the sagas. Migrations are applied at start,\n" +
+			"and the database named by DATABASE_URL is created if it does not exist.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if err := f.validate(); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), g, f, log)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", envOr("GATEHOUSE_ADDR", "127.0.0.1:8080"), "listen address (env GATEHOUSE_ADDR)")
+	fl.StringVar(&f.publicURL, "public-url", envOr("GATEHOUSE_PUBLIC_URL", ""), "base URL of links in emails and answers; default http://<addr> (env GATEHOUSE_PUBLIC_URL)")
+	fl.StringVar(&f.smtpURL, "smtp-url", envOr("GATEHOUSE_SMTP_URL", ""), "smtp://user:pass@host:port; mail is off without it (env GATEHOUSE_SMTP_URL)")
+	fl.BoolVar(&f.exposeInviteLinks, "expose-invite-links", envOr("GATEHOUSE_EXPOSE_INVITE_LINKS", "") == "true",
+		"development only: add accept_url to invitation answers (env GATEHOUSE_EXPOSE_INVITE_LINKS=true)")
+	return cmd
+}
+
+func (f *serveFlags) validate() error {
+	if _, _, err := net.SplitHostPort(f.addr); err != nil {
+		return usageError{fmt.Errorf("--addr %q: want host:port", f.addr)}
+	}
+	if f.publicURL == "" {
+		f.publicURL = "http://" + f.addr
+	}
+	if u, err := url.Parse(f.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{fmt.Errorf("--public-url %q: want an http or https URL", f.publicURL)}
+	}
+	if f.smtpURL != "" {
+		if u, err := url.Parse(f.smtpURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			return usageError{errors.New("--smtp-url: want smtp://user:pass@host:port or smtps://…")}
+		}
+	}
+	return nil
+}
+
+func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logger) error {
+	if err := migrations.EnsureDatabase(ctx, g.databaseURL); err != nil {
+		return err
+	}
+	applied, err := migrations.Up(ctx, g.databaseURL)
+	if err != nil {
+		return err
+	}
+	log.Info().Int("applied", len(applied)).Msg("migrations up to date")
+
+	poolCfg, err := pgxpool.ParseConfig(g.databaseURL)
+	if err != nil {
+		return usageError{fmt.Errorf("--database-url: %w", err)}
+	}
+	poolCfg.MaxConns = 32
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("open database pool: %w", err)
+	}
+	defer pool.Close()
+
+	store := eventstore.New(pool)
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	wake := eventstore.NewWakeup(g.databaseURL, log.With().Str("component", "wakeup").Logger())
+	go wake.Run(runCtx)
+
+	users := projections.NewUsers(store)
+	runner, err := projections.NewRunner(store, wake, log, users)
+	if err != nil {
+		return err
+	}
+	runnerDone := make(chan error, 1)
+	go func() { runnerDone <- runner.Run(runCtx) }()
+
+	if f.smtpURL == "" {
+		log.Warn().Msg("mail is disabled (no --smtp-url): invitations are recorded but no email is sent")
+	} else {
+		log.Warn().Msg("--smtp-url is set, but this build does not send mail yet: invitations are recorded only")
+	}
+	app := commands.New(commands.Deps{Store: store})
+	server := gatehttp.NewServer(gatehttp.Deps{
+		App: app, Users: users, Log: log,
+		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) },
+	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks})
+	if f.exposeInviteLinks {
+		log.Warn().Msg("--expose-invite-links is on: invitation answers carry their links (development only)")
+	}
+
+	httpServer := &http.Server{
+		Addr:              f.addr,
+		Handler:           server.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.addr, err)
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("public_url", f.publicURL).Msg("serving")
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case err := <-runnerDone:
+		return fmt.Errorf("projections stopped: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
+		log.Error().Err(err).Msg("http shutdown")
+	}
+	if err := runner.Close(); err != nil {
+		log.Error().Err(err).Msg("projection shutdown")
+	}
+	cancelRun()
+	log.Info().Msg("stopped")
+	return nil
+}

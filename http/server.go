@@ -1,0 +1,122 @@
+// Package http is Gatehouse's HTTP adapter: the routes of the public API
+// (gorilla/mux), staff and portal authentication, request logging, and the
+// mapping of errors to RFC 9457 problem responses. Handlers decode and
+// validate input, call a command handler or a read model, and encode the
+// answer; no business rule lives here.
+package http
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"gatehouse/commands"
+	"gatehouse/projections"
+)
+
+// Config is what the HTTP adapter needs to know about its deployment.
+type Config struct {
+	// PublicURL is the base of links in answers and emails, without a trailing slash.
+	PublicURL string
+	// ExposeInviteLinks adds accept_url to invitation answers (development only).
+	ExposeInviteLinks bool
+	// MailEnabled says whether invitation emails are sent.
+	MailEnabled bool
+	// MaxBodyBytes bounds request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// ReadYourWrites bounds how long a GET of one resource waits for the
+	// read model to catch up with the caller's own write (default 2s).
+	ReadYourWrites time.Duration
+}
+
+// Server serves the API.
+type Server struct {
+	app    *commands.App
+	users  *projections.Users
+	ready  func(context.Context) error
+	log    zerolog.Logger
+	cfg    Config
+	now    func() time.Time
+	router *mux.Router
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	App   *commands.App
+	Users *projections.Users
+	// Ready reports whether the service can serve (database reachable,
+	// schema current); /readyz answers 503 while it returns an error.
+	Ready func(context.Context) error
+	Log   zerolog.Logger
+	Clock func() time.Time
+}
+
+// NewServer builds the router.
+func NewServer(d Deps, cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.ReadYourWrites <= 0 {
+		cfg.ReadYourWrites = 2 * time.Second
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if d.Clock == nil {
+		d.Clock = time.Now
+	}
+	s := &Server{app: d.App, users: d.Users, ready: d.Ready, log: d.Log, cfg: cfg, now: d.Clock}
+	s.router = s.routes()
+	return s
+}
+
+// Handler is the complete HTTP handler.
+func (s *Server) Handler() http.Handler { return s.observe(s.router) }
+
+// Router exposes the route table (tests walk it).
+func (s *Server) Router() *mux.Router { return s.router }
+
+func (s *Server) routes() *mux.Router {
+	r := mux.NewRouter()
+	r.Use(recordRoute)
+	r.NotFoundHandler = http.HandlerFunc(notFound)
+	r.MethodNotAllowedHandler = http.HandlerFunc(methodNotAllowed)
+
+	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+
+	staff := r.PathPrefix("/v1/orgs/{org}").Subrouter()
+	staff.Use(s.authenticateStaff)
+	staff.HandleFunc("/portal", s.getPortal).Methods(http.MethodGet)
+	staff.HandleFunc("/portal/enable", s.enablePortal).Methods(http.MethodPost)
+	staff.HandleFunc("/portal/disable", s.disablePortal).Methods(http.MethodPost)
+	staff.HandleFunc("/companies", s.createCompany).Methods(http.MethodPost)
+	staff.HandleFunc("/companies/{id}/portal/activate", s.activateCompanyPortal).Methods(http.MethodPost)
+	staff.HandleFunc("/companies/{id}/portal/deactivate", s.deactivateCompanyPortal).Methods(http.MethodPost)
+	staff.HandleFunc("/users", s.createUser).Methods(http.MethodPost)
+	staff.HandleFunc("/users", s.listUsers).Methods(http.MethodGet)
+	staff.HandleFunc("/users/{id}", s.getUser).Methods(http.MethodGet)
+	staff.HandleFunc("/users/{id}/invitations", s.inviteUser).Methods(http.MethodPost)
+
+	portal := r.PathPrefix("/portal/{slug}").Subrouter()
+	portal.HandleFunc("/invitations/{token}", s.invitationPage).Methods(http.MethodGet)
+	portal.HandleFunc("/invitations/{token}/accept", s.acceptInvitation).Methods(http.MethodPost)
+	return r
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.ready(ctx); err != nil {
+		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("not ready")
+		writeError(w, r, &requestError{status: http.StatusServiceUnavailable, code: "not_ready", detail: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
