@@ -200,11 +200,8 @@ func TestFailedAppendLeavesNoEventAndNoMessage(t *testing.T) {
 	if n := countEvents(t, pool); n != 1 {
 		t.Fatalf("%d events stored, want only the one successful append", n)
 	}
-	all, err := store.ReadAll(ctx, eventstore.Cursor{}, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(all) != 1 || all[0].Type != "A" {
+	all := readAllEventually(t, store, 1)
+	if all[0].Type != "A" {
 		t.Fatalf("log holds %+v", all)
 	}
 	msgs := subscribe(t, store, "failed-append")
@@ -261,11 +258,8 @@ func TestNoSkippedEvents(t *testing.T) {
 			} else if err := txA.Rollback(ctx); err != nil {
 				t.Fatal(err)
 			}
-			all, err = store.ReadAll(ctx, eventstore.Cursor{}, 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := receive(t, msgs, len(want), 5*time.Second)
+			all = readAllEventually(t, store, len(want))
+			got := receive(t, msgs, len(want), 10*time.Second)
 			for i := range want {
 				if all[i].Type != want[i] || got[i].Type != want[i] {
 					t.Fatalf("position %d: ReadAll %s, subscriber %s, want %s", i, all[i].Type, got[i].Type, want[i])
@@ -379,5 +373,25 @@ func expectNothing(t *testing.T, ch <-chan delivered, wait time.Duration) {
 	case d := <-ch:
 		t.Fatalf("unexpected delivery of %s at %d", d.Type, d.Position)
 	case <-time.After(wait):
+	}
+}
+
+// readAllEventually reads the whole log once it holds want events: a write
+// transaction another test holds open on the same server holds ReadAll back.
+func readAllEventually(t *testing.T, store *eventstore.Store, want int) []eventstore.RecordedEvent {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		all, err := store.ReadAll(context.Background(), eventstore.Cursor{}, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) >= want || time.Now().After(deadline) {
+			if len(all) != want {
+				t.Fatalf("log holds %d events, want %d", len(all), want)
+			}
+			return all
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"context"
 	stdsql "database/sql"
 	"encoding/json"
 	"errors"
@@ -191,16 +192,57 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	return &closingSubscriber{Subscriber: sub, done: done, release: release}, nil
 }
 
-// closingSubscriber stops a waiting backoff before closing, so Close does not
-// wait out a fallback poll.
+// closingSubscriber makes Close safe for exactly-once handlers.
+// watermill-sql's subscriber, when closed, stops waiting for the ack of the
+// message in flight and commits its delivery transaction at once, while the
+// handler may still be writing through that transaction. Here Close first
+// stops forwarding, waits for the message in flight to be acked or nacked,
+// and only then closes the inner subscriber; a message the inner subscriber
+// delivers meanwhile is never handed to a handler, and its offset is not
+// committed, so it is delivered again after restart.
 type closingSubscriber struct {
 	*wsql.Subscriber
-	done    chan struct{}
-	once    sync.Once
-	release func()
+	done     chan struct{}
+	once     sync.Once
+	release  func()
+	inFlight sync.WaitGroup
+}
+
+func (c *closingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	in, err := c.Subscriber.Subscribe(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *message.Message)
+	go func() {
+		defer close(out)
+		for msg := range in {
+			select {
+			case <-c.done:
+				continue // closing: drain without handing out
+			default:
+			}
+			c.inFlight.Add(1)
+			select {
+			case out <- msg:
+				select {
+				case <-msg.Acked():
+				case <-msg.Nacked():
+				case <-ctx.Done():
+				}
+			case <-c.done:
+			}
+			c.inFlight.Done()
+		}
+	}()
+	return out, nil
 }
 
 func (c *closingSubscriber) Close() error {
-	c.once.Do(func() { close(c.done); c.release() })
+	c.once.Do(func() {
+		close(c.done)
+		c.release()
+		c.inFlight.Wait()
+	})
 	return c.Subscriber.Close()
 }

@@ -87,22 +87,25 @@ func (s *Server) routes() *mux.Router {
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
 
-	staff := r.PathPrefix("/v1/orgs/{org}").Subrouter()
-	staff.Use(s.authenticateStaff)
-	staff.HandleFunc("/portal", s.getPortal).Methods(http.MethodGet)
-	staff.HandleFunc("/portal/enable", s.enablePortal).Methods(http.MethodPost)
-	staff.HandleFunc("/portal/disable", s.disablePortal).Methods(http.MethodPost)
-	staff.HandleFunc("/companies", s.createCompany).Methods(http.MethodPost)
-	staff.HandleFunc("/companies/{id}/portal/activate", s.activateCompanyPortal).Methods(http.MethodPost)
-	staff.HandleFunc("/companies/{id}/portal/deactivate", s.deactivateCompanyPortal).Methods(http.MethodPost)
-	staff.HandleFunc("/users", s.createUser).Methods(http.MethodPost)
-	staff.HandleFunc("/users", s.listUsers).Methods(http.MethodGet)
-	staff.HandleFunc("/users/{id}", s.getUser).Methods(http.MethodGet)
-	staff.HandleFunc("/users/{id}/invitations", s.inviteUser).Methods(http.MethodPost)
+	// Staff routes are registered on the main router, each wrapped in the
+	// authentication middleware, rather than on a subrouter: gorilla/mux
+	// answers 404 instead of 405 for a method mismatch inside a subrouter.
+	staff := func(method, path string, h http.HandlerFunc) {
+		r.Handle("/v1/orgs/{org}"+path, s.authenticateStaff(h)).Methods(method)
+	}
+	staff(http.MethodGet, "/portal", s.getPortal)
+	staff(http.MethodPost, "/portal/enable", s.enablePortal)
+	staff(http.MethodPost, "/portal/disable", s.disablePortal)
+	staff(http.MethodPost, "/companies", s.createCompany)
+	staff(http.MethodPost, "/companies/{id}/portal/activate", s.activateCompanyPortal)
+	staff(http.MethodPost, "/companies/{id}/portal/deactivate", s.deactivateCompanyPortal)
+	staff(http.MethodPost, "/users", s.createUser)
+	staff(http.MethodGet, "/users", s.listUsers)
+	staff(http.MethodGet, "/users/{id}", s.getUser)
+	staff(http.MethodPost, "/users/{id}/invitations", s.inviteUser)
 
-	portal := r.PathPrefix("/portal/{slug}").Subrouter()
-	portal.HandleFunc("/invitations/{token}", s.invitationPage).Methods(http.MethodGet)
-	portal.HandleFunc("/invitations/{token}/accept", s.acceptInvitation).Methods(http.MethodPost)
+	r.HandleFunc("/portal/{slug}/invitations/{token}", s.invitationPage).Methods(http.MethodGet)
+	r.HandleFunc("/portal/{slug}/invitations/{token}/accept", s.acceptInvitation).Methods(http.MethodPost)
 	return r
 }
 
