@@ -77,7 +77,7 @@ func TestCreateOrganization(t *testing.T) {
 		{
 			name:  "creates the organization with a slug from its name and an admin token",
 			input: domain.NewOrganization{ID: org, Name: "  Acme Support ", AdminEmail: "Boss@Acme.test", AdminTokenID: "t1", AdminTokenHash: "th"},
-			want: []domain.Event{orgCreated, domain.StaffTokenIssued{TokenID: "t1", Name: "admin boss@acme.test", Role: domain.StaffAdmin, TokenHash: "th"}},
+			want:  []domain.Event{orgCreated, domain.StaffTokenIssued{TokenID: "t1", Name: "admin boss@acme.test", Role: domain.StaffAdmin, TokenHash: "th"}},
 		},
 		{name: "refuses a second creation", given: []domain.Event{orgCreated}, input: domain.NewOrganization{ID: org, Name: "X", AdminEmail: "a@b.test"}, err: domain.ErrOrganizationExists},
 		{name: "refuses an empty name and a bad email", input: domain.NewOrganization{ID: org, Name: " ", AdminEmail: "nope"}, err: domain.ErrValidation, fields: []string{"name", "slug", "admin_email"}},

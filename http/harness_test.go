@@ -41,7 +41,6 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-
 // harness is the real service on a fresh database: router, command
 // handlers, projections, over real HTTP.
 type harness struct {

@@ -3,8 +3,8 @@ package http
 import (
 	"bufio"
 	"errors"
-	"io"
 	"html/template"
+	"io"
 	"mime"
 	"net/http"
 

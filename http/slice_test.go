@@ -130,25 +130,39 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"send_invite without access", func() response {
 			return o.staff("POST", "/users", map[string]any{"first_name": "A", "last_name": "B", "email": "c@b.test", "send_invite": true, "portal_access": false})
 		}, 422, "validation_failed", []string{"send_invite"}},
-		{"activate unknown company", func() response { return o.staff("POST", "/companies/0190a000-0000-7000-8000-00000000abcd/portal/activate", nil) }, 404, "company_not_found", nil},
+		{"activate unknown company", func() response {
+			return o.staff("POST", "/companies/0190a000-0000-7000-8000-00000000abcd/portal/activate", nil)
+		}, 404, "company_not_found", nil},
 		{"activate another organization's company", func() response { return o.staff("POST", "/companies/"+otherCompany+"/portal/activate", nil) }, 404, "company_not_found", nil},
 		{"activate with a malformed id", func() response { return o.staff("POST", "/companies/nope/portal/activate", nil) }, 404, "company_not_found", nil},
-		{"stale If-Match", func() response { return o.staff("POST", "/companies/"+company+"/portal/deactivate", nil, "If-Match", `"1"`) }, 412, "version_mismatch", nil},
-		{"malformed If-Match", func() response { return o.staff("POST", "/companies/"+company+"/portal/deactivate", nil, "If-Match", "abc") }, 400, "invalid_if_match", nil},
-		{"invite unknown user", func() response { return o.staff("POST", "/users/0190a000-0000-7000-8000-00000000abcd/invitations", nil) }, 404, "user_not_found", nil},
+		{"stale If-Match", func() response {
+			return o.staff("POST", "/companies/"+company+"/portal/deactivate", nil, "If-Match", `"1"`)
+		}, 412, "version_mismatch", nil},
+		{"malformed If-Match", func() response {
+			return o.staff("POST", "/companies/"+company+"/portal/deactivate", nil, "If-Match", "abc")
+		}, 400, "invalid_if_match", nil},
+		{"invite unknown user", func() response {
+			return o.staff("POST", "/users/0190a000-0000-7000-8000-00000000abcd/invitations", nil)
+		}, 404, "user_not_found", nil},
 		{"invite another organization's user", func() response { return o.staff("POST", "/users/"+otherUser+"/invitations", nil) }, 404, "user_not_found", nil},
 		{"get another organization's user", func() response { return o.staff("GET", "/users/"+otherUser, nil) }, 404, "user_not_found", nil},
 		{"bad list filter", func() response { return o.staff("GET", "/users?status=happy&limit=9999", nil) }, 422, "validation_failed", []string{"status", "limit"}},
 		{"bad cursor", func() response { return o.staff("GET", "/users?cursor=xyz", nil) }, 422, "validation_failed", []string{"cursor"}},
 		{"no credentials", func() response { return h.do("POST", "/v1/orgs/"+o.id+"/portal/enable", "", nil) }, 401, "unauthenticated", nil},
 		{"unknown token", func() response { return h.do("POST", "/v1/orgs/"+o.id+"/portal/enable", "not-a-token", nil) }, 401, "unauthenticated", nil},
-		{"another organization's token", func() response { return h.do("POST", "/v1/orgs/"+o.id+"/companies", other.token, map[string]any{"name": "X"}) }, 404, "not_found", nil},
+		{"another organization's token", func() response {
+			return h.do("POST", "/v1/orgs/"+o.id+"/companies", other.token, map[string]any{"name": "X"})
+		}, 404, "not_found", nil},
 		{"short password", func() response { return h.do("POST", acceptPath+"/accept", "", map[string]any{"password": "short"}) }, 422, "validation_failed", []string{"password"}},
-		{"unknown invitation token", func() response { return h.do("POST", "/portal/"+o.slug+"/invitations/nope/accept", "", map[string]any{"password": "long enough pw"}) }, 404, "invitation_not_found", nil},
+		{"unknown invitation token", func() response {
+			return h.do("POST", "/portal/"+o.slug+"/invitations/nope/accept", "", map[string]any{"password": "long enough pw"})
+		}, 404, "invitation_not_found", nil},
 		{"another portal's invitation", func() response {
 			return h.do("POST", strings.Replace(otherAccept, "/portal/"+other.slug+"/", "/portal/"+o.slug+"/", 1)+"/accept", "", map[string]any{"password": "long enough pw"})
 		}, 404, "invitation_not_found", nil},
-		{"unknown portal", func() response { return h.do("POST", "/portal/nowhere/invitations/x/accept", "", map[string]any{"password": "long enough pw"}) }, 404, "portal_not_found", nil},
+		{"unknown portal", func() response {
+			return h.do("POST", "/portal/nowhere/invitations/x/accept", "", map[string]any{"password": "long enough pw"})
+		}, 404, "portal_not_found", nil},
 		{"unknown route", func() response { return o.staff("GET", "/nothing-here", nil) }, 404, "not_found", nil},
 		{"wrong method", func() response { return o.staff("DELETE", "/companies", nil) }, 405, "method_not_allowed", nil},
 	}

@@ -83,4 +83,3 @@ func (g *globalFlags) logger() (zerolog.Logger, error) {
 	}
 	return log.Level(level).With().Timestamp().Logger(), nil
 }
-
