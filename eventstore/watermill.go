@@ -209,10 +209,19 @@ type closingSubscriber struct {
 }
 
 func (c *closingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	in, err := c.Subscriber.Subscribe(ctx, topic)
+	// The inner subscriber must not see ctx end on its own: it would end its
+	// transaction under a running handler. Close does it in order instead.
+	in, err := c.Subscriber.Subscribe(context.WithoutCancel(ctx), topic)
 	if err != nil {
 		return nil, err
 	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = c.Close()
+		case <-c.done:
+		}
+	}()
 	out := make(chan *message.Message)
 	go func() {
 		defer close(out)
@@ -225,10 +234,9 @@ func (c *closingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan
 			c.inFlight.Add(1)
 			select {
 			case out <- msg:
-				select {
+				select { // a handler always acks or nacks, also when the router closes
 				case <-msg.Acked():
 				case <-msg.Nacked():
-				case <-ctx.Done():
 				}
 			case <-c.done:
 			}

@@ -44,14 +44,14 @@ func (c *clock) Advance(d time.Duration) {
 // harness is the real service on a fresh database: router, command
 // handlers, projections, over real HTTP.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	url   string
 	pool  *pgxpool.Pool
 	app   *commands.App
 	clock *clock
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
 	store := eventstore.New(pool)
@@ -105,7 +105,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -245,4 +245,8 @@ func (o *org) invite(userID string) string {
 	}
 	u := r.json(t)["accept_url"].(string)
 	return u[len("http://portal.test"):]
+}
+
+func jsonDecode(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
 }
