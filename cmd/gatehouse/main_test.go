@@ -1,0 +1,162 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"gatehouse/migrations/dbtest"
+)
+
+// build compiles the binary once per test run.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gatehouse")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The binary creates its database, migrates, serves, and stops cleanly on SIGTERM.
+func TestBinaryServesAndStops(t *testing.T) {
+	bin := build(t)
+	// A database name that does not exist yet: serve must create it.
+	dbURL := dbtest.NewDatabase(t)
+	fresh := strings.Replace(dbURL, "gatehouse_t_", "gatehouse_fresh_", 1)
+	t.Cleanup(func() { dropDatabase(t, fresh) })
+	env := append(os.Environ(), "DATABASE_URL="+fresh)
+
+	cmd := exec.Command(bin, "org", "create", "--name", "Acme Support", "--admin-email", "boss@acme.test")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("org create: %v", err)
+	}
+	var org struct {
+		OrgID      string `json:"org_id"`
+		Slug       string `json:"slug"`
+		AdminToken string `json:"admin_token"`
+	}
+	if err := json.Unmarshal(out, &org); err != nil {
+		t.Fatalf("org create printed %q", out)
+	}
+	if org.OrgID == "" || org.Slug != "acme-support" || len(org.AdminToken) < 40 {
+		t.Fatalf("org create printed %s", out)
+	}
+
+	addr := freeAddr(t)
+	var logs bytes.Buffer
+	serve := exec.Command(bin, "serve", "--addr", addr)
+	serve.Env = env
+	serve.Stderr = &logs
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer serve.Process.Kill() //nolint:errcheck
+	base := "http://" + addr
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready in time; logs:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/v1/orgs/%s/portal/enable", base, org.OrgID), nil)
+	req.Header.Set("Authorization", "Bearer "+org.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("enable portal through the binary: %d", resp.StatusCode)
+	}
+	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v; logs:\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+	if strings.Contains(logs.String(), org.AdminToken) {
+		t.Fatal("the admin token appears in the logs")
+	}
+}
+
+func TestBadFlagsExitWithCode2(t *testing.T) {
+	bin := build(t)
+	for _, args := range [][]string{
+		{"serve", "--addr", "nonsense"},
+		{"serve", "--public-url", "ftp://x"},
+		{"serve", "--smtp-url", "http://mail"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--no-such-flag"},
+		{"org", "create", "--name", "x"},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@127.0.0.1:1/none?sslmode=disable")
+		out, err := cmd.CombinedOutput()
+		exit, ok := err.(*exec.ExitError)
+		if !ok || exit.ExitCode() != 2 {
+			t.Errorf("%v: exit %v, want 2; output %s", args, err, out)
+		}
+	}
+}
+
+func dropDatabase(t *testing.T, url string) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("drop %s: %v", name, err)
+	}
+}
