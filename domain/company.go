@@ -10,6 +10,7 @@ type Company struct {
 	Location     string
 	Properties   map[string]any
 	PortalActive bool
+	Permissions  Permissions
 }
 
 // Exists reports whether the company has been created.
@@ -25,6 +26,10 @@ func (c *Company) Apply(e Event) {
 		c.PortalActive = true
 	case CompanyPortalDeactivated:
 		c.PortalActive = false
+	case CompanyUpdated:
+		c.Name, c.ParentID, c.Manager, c.Location, c.Properties = e.Name, e.ParentID, e.Manager, e.Location, e.Properties
+	case CompanyPermissionsSet:
+		c.Permissions = e.Permissions
 	}
 }
 
@@ -85,4 +90,85 @@ func (c *Company) DeactivatePortal() ([]Event, error) {
 		return nil, nil
 	}
 	return []Event{CompanyPortalDeactivated{}}, nil
+}
+
+// CompanyPatch changes the fields it names (nil fields stay). Parent, when
+// ParentID is set to a non-empty id, is that company loaded with its
+// ancestors (Parent first, root last) so the decision can refuse cycles.
+type CompanyPatch struct {
+	Name       *string
+	ParentID   *CompanyID
+	Ancestors  []*Company
+	Manager    *string
+	Location   *string
+	Properties map[string]any // nil leaves them; an empty map clears them
+}
+
+// Update decides an edit of the company's fields.
+func (c *Company) Update(p CompanyPatch) ([]Event, error) {
+	if !c.Exists() {
+		return nil, ErrCompanyNotFound
+	}
+	e := CompanyUpdated{Name: c.Name, ParentID: c.ParentID, Manager: c.Manager, Location: c.Location, Properties: c.Properties}
+	var v Validation
+	if p.Name != nil && cleanName(*p.Name) != c.Name {
+		e.Name = cleanName(*p.Name)
+		checkName(&v, "name", e.Name, true)
+		e.Changed = append(e.Changed, "name")
+	}
+	if p.ParentID != nil && *p.ParentID != c.ParentID {
+		e.ParentID = *p.ParentID
+		if e.ParentID != "" {
+			if len(p.Ancestors) == 0 || !p.Ancestors[0].Exists() || p.Ancestors[0].OrgID != c.OrgID || p.Ancestors[0].ID != e.ParentID {
+				v.Add("parent_id", "no such company")
+			}
+			for _, a := range p.Ancestors {
+				if a.ID == c.ID {
+					v.Add("parent_id", "would make the company its own ancestor")
+					break
+				}
+			}
+		}
+		e.Changed = append(e.Changed, "parent_id")
+	}
+	if p.Manager != nil && cleanName(*p.Manager) != c.Manager {
+		e.Manager = cleanName(*p.Manager)
+		checkName(&v, "manager", e.Manager, false)
+		e.Changed = append(e.Changed, "manager")
+	}
+	if p.Location != nil && cleanName(*p.Location) != c.Location {
+		e.Location = cleanName(*p.Location)
+		checkName(&v, "location", e.Location, false)
+		e.Changed = append(e.Changed, "location")
+	}
+	if p.Properties != nil {
+		if len(p.Properties) > 100 {
+			v.Add("properties", "must have at most 100 entries")
+		}
+		e.Properties = p.Properties
+		e.Changed = append(e.Changed, "properties")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if len(e.Changed) == 0 {
+		return nil, nil
+	}
+	return []Event{e}, nil
+}
+
+// SetPermissions replaces the company-level permission overrides.
+func (c *Company) SetPermissions(perms Permissions) ([]Event, error) {
+	if !c.Exists() {
+		return nil, ErrCompanyNotFound
+	}
+	var v Validation
+	checkPermissions(&v, "permissions", perms)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if equalPermissions(perms, c.Permissions) {
+		return nil, nil
+	}
+	return []Event{CompanyPermissionsSet{Permissions: perms}}, nil
 }

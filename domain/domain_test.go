@@ -178,7 +178,7 @@ func TestCreateUser(t *testing.T) {
 			input: domain.NewUser{ID: user, OrgID: org, Company: globex, CompanyID: company, FirstName: "Ada", LastName: "Lovelace", Email: " ADA@Globex.test", PortalAccess: true},
 			want:  []domain.Event{userCreated}},
 		{name: "missing names and email",
-			input: domain.NewUser{ID: user, OrgID: org}, err: domain.ErrValidation, fields: []string{"first_name", "last_name", "email"}},
+			input: domain.NewUser{ID: user, OrgID: org, PortalAccess: true}, err: domain.ErrValidation, fields: []string{"first_name", "last_name", "email"}},
 		{name: "malformed email", input: domain.NewUser{ID: user, OrgID: org, FirstName: "A", LastName: "B", Email: "Ada <ada@x.test>"},
 			err: domain.ErrValidation, fields: []string{"email"}},
 		{name: "unknown company", input: domain.NewUser{ID: user, OrgID: org, CompanyID: "nope", FirstName: "A", LastName: "B", Email: "a@x.test"},

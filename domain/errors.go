@@ -76,6 +76,10 @@ var (
 	ErrOrganizationExists   = newError(KindConflict, "organization_exists", "the organization exists already")
 	ErrSlugTaken            = newError(KindConflict, "slug_taken", "another organization uses this slug")
 	ErrPortalDisabled       = newError(KindForbidden, "portal_disabled", "the customer portal is disabled")
+	ErrTokenNotFound        = newError(KindNotFound, "token_not_found", "no such token")
+	ErrRoleNotFound         = newError(KindNotFound, "role_not_found", "no such role")
+	ErrRoleNameTaken        = newError(KindConflict, "role_name_taken", "another role has this name")
+	ErrSignupClosed         = newError(KindForbidden, "signup_refused", "the portal does not accept sign-ups from this address")
 
 	ErrCompanyNotFound       = newError(KindNotFound, "company_not_found", "no such company")
 	ErrCompanyExists         = newError(KindConflict, "company_exists", "the company exists already")

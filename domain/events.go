@@ -28,8 +28,25 @@ type (
 		// TokenHash is the hex SHA-256 of the token; the token is never stored.
 		TokenHash string `json:"token_hash"`
 	}
-	PortalEnabled  struct{}
-	PortalDisabled struct{}
+	StaffTokenRevoked struct {
+		TokenID TokenID `json:"token_id"`
+	}
+	PortalEnabled         struct{}
+	PortalDisabled        struct{}
+	PortalSettingsChanged struct {
+		Settings PortalSettings `json:"settings"`
+		Changed  []string       `json:"changed"`
+	}
+	RoleCreated struct {
+		RoleID      RoleID      `json:"role_id"`
+		Name        string      `json:"name"`
+		Permissions Permissions `json:"permissions"`
+	}
+	RoleChanged struct {
+		RoleID      RoleID      `json:"role_id"`
+		Name        string      `json:"name"`
+		Permissions Permissions `json:"permissions"`
+	}
 )
 
 // Company stream.
@@ -45,6 +62,29 @@ type (
 	}
 	CompanyPortalActivated   struct{}
 	CompanyPortalDeactivated struct{}
+	// CompanyUpdated carries the company's fields after the change.
+	CompanyUpdated struct {
+		Name       string         `json:"name"`
+		ParentID   CompanyID      `json:"parent_id,omitempty"`
+		Manager    string         `json:"manager,omitempty"`
+		Location   string         `json:"location,omitempty"`
+		Properties map[string]any `json:"properties,omitempty"`
+		Changed    []string       `json:"changed"`
+	}
+	CompanyPermissionsSet struct {
+		Permissions Permissions `json:"permissions"`
+	}
+)
+
+// Ticket stream (one per helpdesk ticket).
+type (
+	TicketCreated struct {
+		TicketID       string    `json:"ticket_id"`
+		RequesterEmail string    `json:"requester_email"`
+		RequesterName  string    `json:"requester_name"`
+		Department     string    `json:"department"`
+		CompanyID      CompanyID `json:"company_id,omitempty"`
+	}
 )
 
 // User stream.
@@ -77,6 +117,43 @@ type (
 		// PasswordHash is a slow hash (argon2id, PHC string format).
 		PasswordHash string `json:"password_hash"`
 	}
+	UserSignedUp        struct{}
+	PortalAccessGranted struct{}
+	PortalAccessRevoked struct {
+		Reason string `json:"reason,omitempty"`
+	}
+	// UserUpdated carries the changed names and properties (no notification).
+	UserUpdated struct {
+		FirstName  string         `json:"first_name"`
+		LastName   string         `json:"last_name"`
+		Properties map[string]any `json:"properties,omitempty"`
+		Changed    []string       `json:"changed"`
+	}
+	UserEmailChanged struct {
+		Email    string `json:"email"`
+		Previous string `json:"previous"`
+	}
+	UserRoleChanged struct {
+		RoleID RoleID `json:"role_id,omitempty"`
+	}
+	UserPermissionsSet struct {
+		Permissions Permissions `json:"permissions"`
+	}
+	// UserMovedToCompany adds the person to another company; it does not
+	// carry their portal access along.
+	UserMovedToCompany struct {
+		CompanyID CompanyID `json:"company_id,omitempty"`
+		Previous  CompanyID `json:"previous,omitempty"`
+	}
+	UserDeactivated struct {
+		Reason string `json:"reason,omitempty"`
+	}
+	UserReactivated struct {
+		Reason string `json:"reason,omitempty"`
+	}
+	UserRemoved struct {
+		Reason string `json:"reason,omitempty"`
+	}
 )
 
 func (OrganizationCreated) EventType() string      { return "OrganizationCreated" }
@@ -91,6 +168,24 @@ func (InvitationSent) EventType() string           { return "InvitationSent" }
 func (InvitationRevoked) EventType() string        { return "InvitationRevoked" }
 func (InvitationAccepted) EventType() string       { return "InvitationAccepted" }
 func (PasswordSet) EventType() string              { return "PasswordSet" }
+func (StaffTokenRevoked) EventType() string        { return "StaffTokenRevoked" }
+func (PortalSettingsChanged) EventType() string    { return "PortalSettingsChanged" }
+func (RoleCreated) EventType() string              { return "RoleCreated" }
+func (RoleChanged) EventType() string              { return "RoleChanged" }
+func (CompanyUpdated) EventType() string           { return "CompanyUpdated" }
+func (CompanyPermissionsSet) EventType() string    { return "CompanyPermissionsSet" }
+func (TicketCreated) EventType() string            { return "TicketCreated" }
+func (UserSignedUp) EventType() string             { return "UserSignedUp" }
+func (PortalAccessGranted) EventType() string      { return "PortalAccessGranted" }
+func (PortalAccessRevoked) EventType() string      { return "PortalAccessRevoked" }
+func (UserUpdated) EventType() string              { return "UserUpdated" }
+func (UserEmailChanged) EventType() string         { return "UserEmailChanged" }
+func (UserRoleChanged) EventType() string          { return "UserRoleChanged" }
+func (UserPermissionsSet) EventType() string       { return "UserPermissionsSet" }
+func (UserMovedToCompany) EventType() string       { return "UserMovedToCompany" }
+func (UserDeactivated) EventType() string          { return "UserDeactivated" }
+func (UserReactivated) EventType() string          { return "UserReactivated" }
+func (UserRemoved) EventType() string              { return "UserRemoved" }
 
 // decoderFor returns the decoder of the named event type.
 func decoderFor(typ string) (func([]byte) (Event, error), bool) {
@@ -119,6 +214,42 @@ func decoderFor(typ string) (func([]byte) (Event, error), bool) {
 		return decodeAs[InvitationAccepted], true
 	case "PasswordSet":
 		return decodeAs[PasswordSet], true
+	case "StaffTokenRevoked":
+		return decodeAs[StaffTokenRevoked], true
+	case "PortalSettingsChanged":
+		return decodeAs[PortalSettingsChanged], true
+	case "RoleCreated":
+		return decodeAs[RoleCreated], true
+	case "RoleChanged":
+		return decodeAs[RoleChanged], true
+	case "CompanyUpdated":
+		return decodeAs[CompanyUpdated], true
+	case "CompanyPermissionsSet":
+		return decodeAs[CompanyPermissionsSet], true
+	case "TicketCreated":
+		return decodeAs[TicketCreated], true
+	case "UserSignedUp":
+		return decodeAs[UserSignedUp], true
+	case "PortalAccessGranted":
+		return decodeAs[PortalAccessGranted], true
+	case "PortalAccessRevoked":
+		return decodeAs[PortalAccessRevoked], true
+	case "UserUpdated":
+		return decodeAs[UserUpdated], true
+	case "UserEmailChanged":
+		return decodeAs[UserEmailChanged], true
+	case "UserRoleChanged":
+		return decodeAs[UserRoleChanged], true
+	case "UserPermissionsSet":
+		return decodeAs[UserPermissionsSet], true
+	case "UserMovedToCompany":
+		return decodeAs[UserMovedToCompany], true
+	case "UserDeactivated":
+		return decodeAs[UserDeactivated], true
+	case "UserReactivated":
+		return decodeAs[UserReactivated], true
+	case "UserRemoved":
+		return decodeAs[UserRemoved], true
 	}
 	return nil, false
 }

@@ -4,19 +4,23 @@ package domain
 // portal settings say otherwise.
 const DefaultInvitationTTLHours = 24
 
-// PortalSettings is how the operator set up the customer portal.
-type PortalSettings struct {
-	InvitationTTLHours int
-}
-
 // StaffToken is an operator API token (its hash only).
 type StaffToken struct {
-	ID   TokenID
-	Name string
-	Role StaffRole
+	ID      TokenID
+	Name    string
+	Role    StaffRole
+	Revoked bool
 }
 
-// Organization is a helpdesk operator: its portal and its staff tokens.
+// Role is an operator-defined set of portal permissions.
+type Role struct {
+	ID          RoleID
+	Name        string
+	Permissions Permissions
+}
+
+// Organization is a helpdesk operator: its portal, settings, roles and
+// staff tokens (one stream).
 type Organization struct {
 	ID            OrgID
 	Name          string
@@ -24,6 +28,7 @@ type Organization struct {
 	PortalEnabled bool
 	Settings      PortalSettings
 	Tokens        map[TokenID]StaffToken
+	Roles         map[RoleID]Role
 }
 
 // Exists reports whether the organization has been created.
@@ -34,14 +39,26 @@ func (o *Organization) Apply(e Event) {
 	switch e := e.(type) {
 	case OrganizationCreated:
 		o.ID, o.Name, o.Slug = e.OrgID, e.Name, e.Slug
-		o.Settings = PortalSettings{InvitationTTLHours: DefaultInvitationTTLHours}
+		o.Settings = DefaultSettings()
 		o.Tokens = map[TokenID]StaffToken{}
+		o.Roles = map[RoleID]Role{}
 	case StaffTokenIssued:
 		o.Tokens[e.TokenID] = StaffToken{ID: e.TokenID, Name: e.Name, Role: e.Role}
+	case StaffTokenRevoked:
+		if t, ok := o.Tokens[e.TokenID]; ok {
+			t.Revoked = true
+			o.Tokens[e.TokenID] = t
+		}
 	case PortalEnabled:
 		o.PortalEnabled = true
 	case PortalDisabled:
 		o.PortalEnabled = false
+	case PortalSettingsChanged:
+		o.Settings = e.Settings
+	case RoleCreated:
+		o.Roles[e.RoleID] = Role{ID: e.RoleID, Name: e.Name, Permissions: e.Permissions}
+	case RoleChanged:
+		o.Roles[e.RoleID] = Role{ID: e.RoleID, Name: e.Name, Permissions: e.Permissions}
 	}
 }
 
@@ -56,7 +73,7 @@ type NewOrganization struct {
 	AdminTokenHash string
 }
 
-// CreateOrganization decides the creation of an organization.
+// Create decides the creation of an organization.
 func (o *Organization) Create(n NewOrganization) ([]Event, error) {
 	if o.Exists() {
 		return nil, ErrOrganizationExists
@@ -104,4 +121,103 @@ func (o *Organization) DisablePortal() ([]Event, error) {
 		return nil, nil
 	}
 	return []Event{PortalDisabled{}}, nil
+}
+
+// IssueToken decides a new staff API token.
+func (o *Organization) IssueToken(id TokenID, name string, role StaffRole, hash string) ([]Event, error) {
+	if !o.Exists() {
+		return nil, ErrOrganizationNotFound
+	}
+	var v Validation
+	name = cleanName(name)
+	checkName(&v, "name", name, true)
+	if !role.Valid() {
+		v.Add("role", "must be admin or agent")
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return []Event{StaffTokenIssued{TokenID: id, Name: name, Role: role, TokenHash: hash}}, nil
+}
+
+// RevokeToken ends a staff API token; revoking a revoked token changes nothing.
+func (o *Organization) RevokeToken(id TokenID) ([]Event, error) {
+	t, ok := o.Tokens[id]
+	if !ok {
+		return nil, ErrTokenNotFound
+	}
+	if t.Revoked {
+		return nil, nil
+	}
+	return []Event{StaffTokenRevoked{TokenID: id}}, nil
+}
+
+func (o *Organization) roleNameTaken(name string, except RoleID) bool {
+	for _, r := range o.Roles {
+		if r.ID != except && r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateRole decides a new role.
+func (o *Organization) CreateRole(id RoleID, name string, perms Permissions) ([]Event, error) {
+	if !o.Exists() {
+		return nil, ErrOrganizationNotFound
+	}
+	var v Validation
+	name = cleanName(name)
+	checkName(&v, "name", name, true)
+	checkPermissions(&v, "permissions", perms)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if o.roleNameTaken(name, "") {
+		return nil, ErrRoleNameTaken
+	}
+	if perms == nil {
+		perms = Permissions{}
+	}
+	return []Event{RoleCreated{RoleID: id, Name: name, Permissions: perms}}, nil
+}
+
+// ChangeRole renames a role or replaces its permissions (nil leaves them).
+func (o *Organization) ChangeRole(id RoleID, name *string, perms Permissions) ([]Event, error) {
+	r, ok := o.Roles[id]
+	if !ok {
+		return nil, ErrRoleNotFound
+	}
+	var v Validation
+	next := r
+	if name != nil {
+		next.Name = cleanName(*name)
+		checkName(&v, "name", next.Name, true)
+	}
+	if perms != nil {
+		checkPermissions(&v, "permissions", perms)
+		next.Permissions = perms
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if o.roleNameTaken(next.Name, id) {
+		return nil, ErrRoleNameTaken
+	}
+	if next.Name == r.Name && equalPermissions(next.Permissions, r.Permissions) {
+		return nil, nil
+	}
+	return []Event{RoleChanged{RoleID: id, Name: next.Name, Permissions: next.Permissions}}, nil
+}
+
+func equalPermissions(a, b Permissions) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }

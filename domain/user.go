@@ -73,6 +73,7 @@ type User struct {
 	Removed      bool
 	Invitation   *Invitation
 	PasswordHash string
+	Permissions  Permissions // the user's own overrides
 }
 
 // Exists reports whether the user has been created.
@@ -104,7 +105,218 @@ func (u *User) Apply(e Event) {
 		u.HasAccount = true
 	case PasswordSet:
 		u.PasswordHash = e.PasswordHash
+	case UserSignedUp:
+		u.HasAccount = true
+	case PortalAccessGranted:
+		u.PortalAccess = true
+	case PortalAccessRevoked:
+		u.PortalAccess = false
+	case UserUpdated:
+		u.FirstName, u.LastName, u.Properties = e.FirstName, e.LastName, e.Properties
+	case UserEmailChanged:
+		u.Email = e.Email
+	case UserRoleChanged:
+		u.RoleID = e.RoleID
+	case UserPermissionsSet:
+		u.Permissions = e.Permissions
+	case UserMovedToCompany:
+		u.CompanyID = e.CompanyID
+	case UserDeactivated:
+		u.Deactivated = true
+	case UserReactivated:
+		u.Deactivated = false
+	case UserRemoved:
+		u.Removed = true
 	}
+}
+
+// pendingInvitation is the invitation still out, if any.
+func (u *User) pendingInvitation() *Invitation {
+	if u.Invitation != nil && u.Invitation.State == InvitationStatePending {
+		return u.Invitation
+	}
+	return nil
+}
+
+// withdrawInvitation kills a pending link, for changes that make it wrong.
+func (u *User) withdrawInvitation(reason string) []Event {
+	if inv := u.pendingInvitation(); inv != nil {
+		return []Event{InvitationRevoked{InvitationID: inv.ID, Reason: reason}}
+	}
+	return nil
+}
+
+func (u *User) mustBeLive() error {
+	switch {
+	case !u.Exists():
+		return ErrUserNotFound
+	case u.Removed:
+		return ErrUserRemoved
+	}
+	return nil
+}
+
+// GrantPortalAccess lets the user into the portal (an invitation or a
+// password still has to follow for someone without an account).
+func (u *User) GrantPortalAccess() ([]Event, error) {
+	if err := u.mustBeLive(); err != nil {
+		return nil, err
+	}
+	if u.PortalAccess {
+		return nil, nil
+	}
+	if u.Email == "" {
+		return nil, ErrNoEmail
+	}
+	return []Event{PortalAccessGranted{}}, nil
+}
+
+// RevokePortalAccess takes the user's access away; sessions and a pending
+// invitation end with it.
+func (u *User) RevokePortalAccess(reason string) ([]Event, error) {
+	if err := u.mustBeLive(); err != nil {
+		return nil, err
+	}
+	if !u.PortalAccess {
+		return nil, nil
+	}
+	return append(u.withdrawInvitation("access_revoked"), PortalAccessRevoked{Reason: reason}), nil
+}
+
+// Deactivate ends the user's access at once; they are told (if the portal
+// says so), and can be reactivated.
+func (u *User) Deactivate(reason string) ([]Event, error) {
+	if err := u.mustBeLive(); err != nil {
+		return nil, err
+	}
+	if u.Deactivated {
+		return nil, nil
+	}
+	return []Event{UserDeactivated{Reason: reason}}, nil
+}
+
+// Reactivate gives a deactivated user their previous standing back.
+func (u *User) Reactivate(reason string) ([]Event, error) {
+	if err := u.mustBeLive(); err != nil {
+		return nil, err
+	}
+	if !u.Deactivated {
+		return nil, nil
+	}
+	return []Event{UserReactivated{Reason: reason}}, nil
+}
+
+// Remove withdraws the user without telling them; their email may be used
+// again. Removing a removed user changes nothing.
+func (u *User) Remove(reason string) ([]Event, error) {
+	if !u.Exists() {
+		return nil, ErrUserNotFound
+	}
+	if u.Removed {
+		return nil, nil
+	}
+	return append(u.withdrawInvitation("removed"), UserRemoved{Reason: reason}), nil
+}
+
+// UserPatch edits the fields it names (nil leaves them).
+type UserPatch struct {
+	FirstName  *string
+	LastName   *string
+	Email      *string
+	Properties map[string]any
+	// RoleID, when set, names the new role; Role is it loaded (nil when it
+	// does not exist).
+	RoleID *RoleID
+	Role   *Role
+	// CompanyID, when set, moves the user; Company is it loaded.
+	CompanyID   *CompanyID
+	Company     *Company
+	Permissions Permissions
+}
+
+// Update decides an edit. The user is not notified and no invitation is
+// sent. Moving to another company withdraws portal access: being added to
+// a company does not activate anyone.
+func (u *User) Update(p UserPatch) ([]Event, error) {
+	if err := u.mustBeLive(); err != nil {
+		return nil, err
+	}
+	var v Validation
+	var events []Event
+	upd := UserUpdated{FirstName: u.FirstName, LastName: u.LastName, Properties: u.Properties}
+	if p.FirstName != nil && cleanName(*p.FirstName) != u.FirstName {
+		upd.FirstName = cleanName(*p.FirstName)
+		checkName(&v, "first_name", upd.FirstName, true)
+		upd.Changed = append(upd.Changed, "first_name")
+	}
+	if p.LastName != nil && cleanName(*p.LastName) != u.LastName {
+		upd.LastName = cleanName(*p.LastName)
+		checkName(&v, "last_name", upd.LastName, true)
+		upd.Changed = append(upd.Changed, "last_name")
+	}
+	if p.Properties != nil {
+		if len(p.Properties) > 100 {
+			v.Add("properties", "must have at most 100 entries")
+		}
+		upd.Properties = p.Properties
+		upd.Changed = append(upd.Changed, "properties")
+	}
+	if len(upd.Changed) > 0 {
+		events = append(events, upd)
+	}
+	if p.Email != nil && NormalizeEmail(*p.Email) != u.Email {
+		email := NormalizeEmail(*p.Email)
+		switch {
+		case email == "" && u.PortalAccess:
+			v.Add("email", "is required for a user with portal access")
+		case email != "" && !validEmail(email):
+			v.Add("email", "must be an email address")
+		}
+		events = append(events, UserEmailChanged{Email: email, Previous: u.Email})
+	}
+	if p.RoleID != nil && *p.RoleID != u.RoleID {
+		if *p.RoleID != "" && p.Role == nil {
+			v.Add("role_id", "no such role")
+		}
+		events = append(events, UserRoleChanged{RoleID: *p.RoleID})
+	}
+	if p.Permissions != nil {
+		checkPermissions(&v, "permissions", p.Permissions)
+		if !equalPermissions(p.Permissions, u.Permissions) {
+			events = append(events, UserPermissionsSet{Permissions: p.Permissions})
+		}
+	}
+	if p.CompanyID != nil && *p.CompanyID != u.CompanyID {
+		if *p.CompanyID != "" && (p.Company == nil || !p.Company.Exists() || p.Company.OrgID != u.OrgID) {
+			v.Add("company_id", "no such company")
+		}
+		events = append(events, UserMovedToCompany{CompanyID: *p.CompanyID, Previous: u.CompanyID})
+		if u.PortalAccess {
+			events = append(events, u.withdrawInvitation("moved_company")...)
+			events = append(events, PortalAccessRevoked{Reason: "moved_company"})
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return events, nil
+}
+
+// SignUp creates a user who registers themselves: an account with a
+// password at once. The caller has applied the sign-up policy.
+func (u *User) SignUp(n NewUser, passwordHash string) ([]Event, error) {
+	n.PortalAccess = true
+	events, err := u.Create(n)
+	if err != nil {
+		return nil, err
+	}
+	return append(events, UserSignedUp{}, PasswordSet{PasswordHash: passwordHash}), nil
+}
+
+// CanLogIn says whether the user's own state lets them in (the portal and
+// company switches are checked by the caller).
+func (u *User) CanLogIn() bool {
+	return u.Exists() && u.Status() == StatusActive && u.PasswordHash != ""
 }
 
 // NewUser is the input for creating a user. Company, when set, is the
@@ -119,6 +331,10 @@ type NewUser struct {
 	Email        string
 	Properties   map[string]any
 	PortalAccess bool
+	// RoleID, when set, names the user's role; Role is it loaded (nil when
+	// it does not exist).
+	RoleID RoleID
+	Role   *Role
 }
 
 // Create decides the creation of a user. Email uniqueness across the
@@ -132,10 +348,14 @@ func (u *User) Create(n NewUser) ([]Event, error) {
 	checkName(&v, "first_name", first, true)
 	checkName(&v, "last_name", last, true)
 	email := NormalizeEmail(n.Email)
-	if email == "" {
-		v.Add("email", "is required")
-	} else if !validEmail(email) {
+	switch {
+	case email == "" && n.PortalAccess:
+		v.Add("email", "is required for a user with portal access")
+	case email != "" && !validEmail(email):
 		v.Add("email", "must be an email address")
+	}
+	if n.RoleID != "" && n.Role == nil {
+		v.Add("role_id", "no such role")
 	}
 	var company CompanyID
 	if n.CompanyID != "" {
@@ -151,7 +371,7 @@ func (u *User) Create(n NewUser) ([]Event, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	return []Event{UserCreated{UserID: n.ID, OrgID: n.OrgID, CompanyID: company, FirstName: first, LastName: last,
+	return []Event{UserCreated{UserID: n.ID, OrgID: n.OrgID, CompanyID: company, RoleID: n.RoleID, FirstName: first, LastName: last,
 		Email: email, Properties: n.Properties, PortalAccess: n.PortalAccess}}, nil
 }
 
