@@ -9,6 +9,7 @@
 package commands
 
 import (
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +30,9 @@ type App struct {
 	now         func() time.Time
 	hasher      PasswordHasher
 	maxAttempts int
+
+	dummyOnce sync.Once
+	dummy     string
 }
 
 // Deps are what the command handlers need.

@@ -86,3 +86,85 @@ func (a *App) switchCompanyPortal(ctx context.Context, meta Meta, id domain.Comp
 		result: func(c *domain.Company, info streamInfo) (CompanyResult, error) { return companyResult(c, info), nil },
 	})
 }
+
+// UpdateCompany edits a company's fields and its company-level permissions.
+type UpdateCompany struct {
+	Name        *string            `json:"name"`
+	ParentID    *string            `json:"parent_id"`
+	Manager     *string            `json:"manager"`
+	Location    *string            `json:"location"`
+	Properties  map[string]any     `json:"properties"`
+	Permissions domain.Permissions `json:"permissions"`
+}
+
+// maxCompanyDepth bounds the walk up a company hierarchy.
+const maxCompanyDepth = 64
+
+// ancestors loads id and its ancestors, nearest first.
+func (a *App) ancestors(ctx context.Context, org domain.OrgID, id domain.CompanyID) ([]*domain.Company, error) {
+	var chain []*domain.Company
+	for id != "" && len(chain) < maxCompanyDepth {
+		c, err := a.company(ctx, org, id)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, c)
+		id = c.ParentID
+	}
+	return chain, nil
+}
+
+// UpdateCompany runs the command.
+func (a *App) UpdateCompany(ctx context.Context, meta Meta, id domain.CompanyID, cmd UpdateCompany, ifMatch *int) (CompanyResult, error) {
+	if !domain.ValidID(string(id)) {
+		return CompanyResult{}, domain.ErrCompanyNotFound
+	}
+	patch := domain.CompanyPatch{Name: cmd.Name, Manager: cmd.Manager, Location: cmd.Location, Properties: cmd.Properties}
+	if cmd.ParentID != nil {
+		parent := domain.CompanyID(*cmd.ParentID)
+		patch.ParentID = &parent
+		chain, err := a.ancestors(ctx, meta.Org, parent)
+		if err != nil {
+			return CompanyResult{}, err
+		}
+		patch.Ancestors = chain
+	}
+	return execute[domain.Company](ctx, a, meta, change[*domain.Company, CompanyResult]{
+		stream:  id.Stream(),
+		subject: string(id),
+		request: struct {
+			Company domain.CompanyID
+			Update  UpdateCompany
+		}{id, cmd},
+		decide: func(c *domain.Company, version int) ([]domain.Event, error) {
+			if c.OrgID != meta.Org {
+				return nil, domain.ErrCompanyNotFound
+			}
+			if err := checkVersion(ifMatch, version); err != nil {
+				return nil, err
+			}
+			events, err := c.Update(patch)
+			if err != nil || cmd.Permissions == nil {
+				return events, err
+			}
+			perms, err := c.SetPermissions(cmd.Permissions)
+			return append(events, perms...), err
+		},
+		result: func(c *domain.Company, info streamInfo) (CompanyResult, error) { return companyResult(c, info), nil },
+	})
+}
+
+// Company returns one company of org.
+func (a *App) Company(ctx context.Context, org domain.OrgID, id domain.CompanyID) (CompanyResult, error) {
+	if !domain.ValidID(string(id)) {
+		return CompanyResult{}, domain.ErrCompanyNotFound
+	}
+	c, info, err := load[domain.Company](ctx, a.store, id.Stream())
+	if err != nil {
+		return CompanyResult{}, err
+	}
+	if c.OrgID != org {
+		return CompanyResult{}, domain.ErrCompanyNotFound
+	}
+	return companyResult(c, info), nil
+}

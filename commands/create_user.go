@@ -14,6 +14,7 @@ type CreateUser struct {
 	LastName     string         `json:"last_name"`
 	Email        string         `json:"email"`
 	CompanyID    string         `json:"company_id"`
+	RoleID       string         `json:"role_id"`
 	PortalAccess bool           `json:"portal_access"`
 	SendInvite   bool           `json:"send_invite"`
 	Properties   map[string]any `json:"properties"`
@@ -26,9 +27,18 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 	if err != nil {
 		return UserResult{}, err
 	}
+	if meta.Scope != "" { // self-service adds colleagues to the caller's own company
+		cmd.CompanyID = string(meta.Scope)
+	}
 	var company *domain.Company
 	if cmd.CompanyID != "" {
 		if company, err = a.company(ctx, meta.Org, domain.CompanyID(cmd.CompanyID)); err != nil {
+			return UserResult{}, err
+		}
+	}
+	var role *domain.Role
+	if cmd.RoleID != "" {
+		if role, err = a.role(ctx, meta.Org, domain.RoleID(cmd.RoleID)); err != nil {
 			return UserResult{}, err
 		}
 	}
@@ -46,7 +56,7 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {
 			events, err := u.Create(domain.NewUser{ID: domain.UserID(id), OrgID: meta.Org, Company: company, CompanyID: domain.CompanyID(cmd.CompanyID),
 				FirstName: cmd.FirstName, LastName: cmd.LastName, Email: cmd.Email, Properties: cmd.Properties,
-				PortalAccess: cmd.PortalAccess || cmd.SendInvite})
+				PortalAccess: cmd.PortalAccess || cmd.SendInvite, RoleID: domain.RoleID(cmd.RoleID), Role: role})
 			if err != nil || invite == nil {
 				return events, err
 			}

@@ -27,6 +27,15 @@ type Meta struct {
 	CausationID    string
 	IdempotencyKey string
 	Extra          map[string]string
+	// Scope, when set, confines the command to users of one company: a
+	// customer's self-service acts only on their own company.
+	Scope domain.CompanyID
+}
+
+// reaches reports whether a user is within the command's organization and
+// scope; anything outside is reported as not found.
+func (m Meta) reaches(u *domain.User) bool {
+	return u.Exists() && u.OrgID == m.Org && (m.Scope == "" || u.CompanyID == m.Scope)
 }
 
 func (m Meta) eventMetadata() eventstore.Metadata {

@@ -22,7 +22,7 @@ func (a *App) InviteUser(ctx context.Context, meta Meta, id domain.UserID) (Invi
 		subject: string(id),
 		request: struct{ Invite domain.UserID }{id},
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {
-			if u.OrgID != meta.Org {
+			if !meta.reaches(u) {
 				return nil, domain.ErrUserNotFound
 			}
 			return u.Invite(now, invite.id, invite.hash, invite.ttl)

@@ -45,3 +45,25 @@ func (a *App) Portal(ctx context.Context, org domain.OrgID) (PortalResult, error
 	}
 	return portalResult(o, info), nil
 }
+
+// UpdatePortalSettings changes the portal's settings (admins only).
+func (a *App) UpdatePortalSettings(ctx context.Context, meta Meta, patch domain.SettingsPatch, ifMatch *int) (PortalResult, error) {
+	if err := requireAdmin(meta); err != nil {
+		return PortalResult{}, err
+	}
+	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, PortalResult]{
+		stream:  meta.Org.Stream(),
+		subject: string(meta.Org),
+		request: patch,
+		decide: func(o *domain.Organization, version int) ([]domain.Event, error) {
+			if o.ID != meta.Org {
+				return nil, domain.ErrOrganizationNotFound
+			}
+			if err := checkVersion(ifMatch, version); err != nil {
+				return nil, err
+			}
+			return o.ChangeSettings(patch)
+		},
+		result: func(o *domain.Organization, info streamInfo) (PortalResult, error) { return portalResult(o, info), nil },
+	})
+}

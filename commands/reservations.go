@@ -23,17 +23,51 @@ func reservations(org domain.OrgID, subject string, e domain.Event) []eventstore
 			SQL:  `INSERT INTO staff_tokens (token_hash, token_id, org_id, name, role) VALUES ($1, $2, $3, $4, $5)`,
 			Args: []any{e.TokenHash, string(e.TokenID), string(org), e.Name, string(e.Role)},
 		}}
+	case domain.StaffTokenRevoked:
+		return []eventstore.Statement{{SQL: `UPDATE staff_tokens SET revoked = true WHERE token_id = $1`, Args: []any{string(e.TokenID)}}}
 	case domain.UserCreated:
-		return []eventstore.Statement{{
-			SQL:               `INSERT INTO email_reservations (org_id, email, user_id) VALUES ($1, $2, $3)`,
-			Args:              []any{string(org), e.Email, string(e.UserID)},
-			OnUniqueViolation: domain.ErrEmailTaken,
-		}}
+		if e.Email == "" {
+			return nil
+		}
+		return []eventstore.Statement{reserveEmail(org, e.Email, subject)}
+	case domain.UserEmailChanged:
+		st := []eventstore.Statement{{SQL: `DELETE FROM email_reservations WHERE org_id = $1 AND user_id = $2`, Args: []any{string(org), subject}}}
+		if e.Email != "" {
+			st = append(st, reserveEmail(org, e.Email, subject))
+		}
+		return st
+	case domain.UserRemoved:
+		return []eventstore.Statement{
+			{SQL: `DELETE FROM email_reservations WHERE org_id = $1 AND user_id = $2`, Args: []any{string(org), subject}},
+			endSessions(subject),
+		}
+	case domain.UserDeactivated, domain.PortalAccessRevoked, domain.PasswordSet:
+		return []eventstore.Statement{endSessions(subject)}
 	case domain.InvitationSent:
 		return []eventstore.Statement{{
 			SQL:  `INSERT INTO invitation_tokens (token_hash, invitation_id, org_id, user_id) VALUES ($1, $2, $3, $4)`,
 			Args: []any{e.TokenHash, string(e.InvitationID), string(org), subject},
 		}}
+	case domain.TicketCreated:
+		return []eventstore.Statement{{
+			SQL: `INSERT INTO requesters (org_id, email, first_ticket_id, tickets) VALUES ($1, $2, $3, 1)
+				ON CONFLICT (org_id, email) DO UPDATE SET tickets = requesters.tickets + 1`,
+			Args: []any{string(org), e.RequesterEmail, e.TicketID},
+		}}
 	}
 	return nil
+}
+
+func reserveEmail(org domain.OrgID, email, user string) eventstore.Statement {
+	return eventstore.Statement{
+		SQL:               `INSERT INTO email_reservations (org_id, email, user_id) VALUES ($1, $2, $3)`,
+		Args:              []any{string(org), email, user},
+		OnUniqueViolation: domain.ErrEmailTaken,
+	}
+}
+
+// endSessions logs the user out everywhere, in the transaction of the event
+// that ends their access.
+func endSessions(user string) eventstore.Statement {
+	return eventstore.Statement{SQL: `UPDATE portal_sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, Args: []any{user}}
 }

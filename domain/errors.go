@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // ErrorKind says what kind of refusal an error is; adapters map kinds to
@@ -17,6 +18,7 @@ const (
 	KindGone                                    // it existed but is no longer usable (410)
 	KindUnauthenticated                         // no valid credentials (401)
 	KindPreconditionFailed                      // the caller's expected version is stale (412)
+	KindTooManyRequests                         // slow down; RetryAfter says how long (429)
 )
 
 // FieldError names one invalid input field.
@@ -32,6 +34,8 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// RetryAfter is set on KindTooManyRequests.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -80,6 +84,9 @@ var (
 	ErrRoleNotFound         = newError(KindNotFound, "role_not_found", "no such role")
 	ErrRoleNameTaken        = newError(KindConflict, "role_name_taken", "another role has this name")
 	ErrSignupClosed         = newError(KindForbidden, "signup_refused", "the portal does not accept sign-ups from this address")
+	ErrInvalidCredentials   = newError(KindUnauthenticated, "invalid_credentials", "wrong email or password")
+	ErrLoginRefused         = newError(KindForbidden, "login_refused", "this account may not log in to the portal (deactivated, removed or without portal access)")
+	ErrTooManyAttempts      = newError(KindTooManyRequests, "too_many_attempts", "too many failed logins for this address; wait before trying again")
 
 	ErrCompanyNotFound       = newError(KindNotFound, "company_not_found", "no such company")
 	ErrCompanyExists         = newError(KindConflict, "company_exists", "the company exists already")

@@ -12,16 +12,17 @@ import (
 )
 
 type companyJSON struct {
-	ID           string         `json:"id"`
-	Name         string         `json:"name"`
-	ParentID     *string        `json:"parent_id"`
-	Manager      string         `json:"manager"`
-	Location     string         `json:"location"`
-	Properties   map[string]any `json:"properties"`
-	PortalActive bool           `json:"portal_active"`
-	Version      int            `json:"version"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	ID           string          `json:"id"`
+	Name         string          `json:"name"`
+	ParentID     *string         `json:"parent_id"`
+	Manager      string          `json:"manager"`
+	Location     string          `json:"location"`
+	Properties   map[string]any  `json:"properties"`
+	PortalActive bool            `json:"portal_active"`
+	Permissions  map[string]bool `json:"permissions"`
+	Version      int             `json:"version"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
 }
 
 func toCompanyJSON(c commands.CompanyResult) companyJSON {
@@ -30,7 +31,7 @@ func toCompanyJSON(c commands.CompanyResult) companyJSON {
 		props = map[string]any{}
 	}
 	return companyJSON{ID: string(c.ID), Name: c.Name, ParentID: optional(string(c.ParentID)), Manager: c.Manager,
-		Location: c.Location, Properties: props, PortalActive: c.PortalActive, Version: c.Version,
+		Location: c.Location, Properties: props, PortalActive: c.PortalActive, Permissions: permissionsJSON(c.Permissions), Version: c.Version,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
 }
 
@@ -94,6 +95,30 @@ func (s *Server) switchCompanyPortal(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	c, err := run(r.Context(), meta, domain.CompanyID(mux.Vars(r)["id"]), version)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeResource(w, http.StatusOK, c.Version, toCompanyJSON(c))
+}
+
+func (s *Server) getCompany(w http.ResponseWriter, r *http.Request) {
+	c, err := s.app.Company(r.Context(), staffIdentity(r).Org, domain.CompanyID(mux.Vars(r)["id"]))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeResource(w, http.StatusOK, c.Version, toCompanyJSON(c))
+}
+
+func (s *Server) patchCompany(w http.ResponseWriter, r *http.Request) {
+	var body commands.UpdateCompany
+	meta, version, err := s.commandInput(r, &body)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	c, err := s.app.UpdateCompany(r.Context(), meta, domain.CompanyID(mux.Vars(r)["id"]), body, version)
 	if err != nil {
 		writeError(w, r, err)
 		return

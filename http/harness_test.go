@@ -60,7 +60,7 @@ func newHarness(t testing.TB) *harness {
 	wake := eventstore.NewWakeup(pool.Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
 	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), users)
+	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), users, projections.NewCompanies(), projections.NewRoles())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,25 +5,89 @@ import (
 	"net/http"
 
 	"gatehouse/commands"
+	"gatehouse/domain"
 )
 
 type portalJSON struct {
-	OrgID              string `json:"org_id"`
-	Name               string `json:"name"`
-	Slug               string `json:"slug"`
-	Enabled            bool   `json:"enabled"`
-	InvitationTTLHours int    `json:"invitation_ttl_hours"`
-	Version            int    `json:"version"`
+	OrgID                 string   `json:"org_id"`
+	Name                  string   `json:"name"`
+	Slug                  string   `json:"slug"`
+	Enabled               bool     `json:"enabled"`
+	Language              string   `json:"language"`
+	CustomDomain          *string  `json:"custom_domain"`
+	HelpDocsEnabled       bool     `json:"help_docs_enabled"`
+	Inboxes               []string `json:"inboxes"`
+	SignupPolicy          string   `json:"signup_policy"`
+	AllowedDomains        []string `json:"allowed_domains"`
+	AutoInviteDepartments []string `json:"auto_invite_departments"`
+	InvitationTTLHours    int      `json:"invitation_ttl_hours"`
+	NotifyOnDeactivation  bool     `json:"notify_on_deactivation"`
+	DefaultRoleID         *string  `json:"default_role_id"`
+	Version               int      `json:"version"`
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func toPortalJSON(p commands.PortalResult) portalJSON {
+	s := p.Settings
 	return portalJSON{OrgID: string(p.OrgID), Name: p.Name, Slug: p.Slug, Enabled: p.Enabled,
-		InvitationTTLHours: p.InvitationTTLHours, Version: p.Version}
+		Language: s.Language, CustomDomain: optional(s.CustomDomain), HelpDocsEnabled: s.HelpDocsEnabled,
+		Inboxes: nonNil(s.Inboxes), SignupPolicy: string(s.SignupPolicy), AllowedDomains: nonNil(s.AllowedDomains),
+		AutoInviteDepartments: nonNil(s.AutoInviteDepartments), InvitationTTLHours: s.InvitationTTLHours,
+		NotifyOnDeactivation: s.NotifyOnDeactivation, DefaultRoleID: optional(string(s.DefaultRoleID)), Version: p.Version}
+}
+
+func staffIdentity(r *http.Request) commands.StaffIdentity {
+	id, _ := r.Context().Value(staffKey).(commands.StaffIdentity)
+	return id
 }
 
 func (s *Server) getPortal(w http.ResponseWriter, r *http.Request) {
-	id, _ := r.Context().Value(staffKey).(commands.StaffIdentity)
-	p, err := s.app.Portal(r.Context(), id.Org)
+	p, err := s.app.Portal(r.Context(), staffIdentity(r).Org)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeResource(w, http.StatusOK, p.Version, toPortalJSON(p))
+}
+
+type patchPortalRequest struct {
+	Language              *string   `json:"language"`
+	CustomDomain          *string   `json:"custom_domain"`
+	HelpDocsEnabled       *bool     `json:"help_docs_enabled"`
+	Inboxes               *[]string `json:"inboxes"`
+	SignupPolicy          *string   `json:"signup_policy"`
+	AllowedDomains        *[]string `json:"allowed_domains"`
+	AutoInviteDepartments *[]string `json:"auto_invite_departments"`
+	InvitationTTLHours    *int      `json:"invitation_ttl_hours"`
+	NotifyOnDeactivation  *bool     `json:"notify_on_deactivation"`
+	DefaultRoleID         *string   `json:"default_role_id"`
+}
+
+func (s *Server) patchPortal(w http.ResponseWriter, r *http.Request) {
+	var body patchPortalRequest
+	meta, version, err := s.commandInput(r, &body)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	patch := domain.SettingsPatch{Language: body.Language, CustomDomain: body.CustomDomain, HelpDocsEnabled: body.HelpDocsEnabled,
+		Inboxes: body.Inboxes, AllowedDomains: body.AllowedDomains, AutoInviteDepartments: body.AutoInviteDepartments,
+		InvitationTTLHours: body.InvitationTTLHours, NotifyOnDeactivation: body.NotifyOnDeactivation}
+	if body.SignupPolicy != nil {
+		sp := domain.SignupPolicy(*body.SignupPolicy)
+		patch.SignupPolicy = &sp
+	}
+	if body.DefaultRoleID != nil {
+		rid := domain.RoleID(*body.DefaultRoleID)
+		patch.DefaultRoleID = &rid
+	}
+	p, err := s.app.UpdatePortalSettings(r.Context(), meta, patch, version)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -51,4 +115,20 @@ func (s *Server) switchPortal(w http.ResponseWriter, r *http.Request, run func(c
 		return
 	}
 	writeResource(w, http.StatusOK, p.Version, toPortalJSON(p))
+}
+
+// commandInput decodes a staff command's body and reads its metadata and
+// If-Match version: the common start of every staff command handler.
+func (s *Server) commandInput(r *http.Request, body any) (commands.Meta, *int, error) {
+	if body != nil {
+		if err := decode(r, body); err != nil {
+			return commands.Meta{}, nil, err
+		}
+	}
+	meta, err := s.meta(r)
+	if err != nil {
+		return commands.Meta{}, nil, err
+	}
+	version, err := ifMatch(r)
+	return meta, version, err
 }

@@ -32,6 +32,7 @@ var kindStatus = map[domain.ErrorKind]int{
 	domain.KindGone:               http.StatusGone,
 	domain.KindUnauthenticated:    http.StatusUnauthorized,
 	domain.KindPreconditionFailed: http.StatusPreconditionFailed,
+	domain.KindTooManyRequests:    http.StatusTooManyRequests,
 }
 
 // requestError is a caller's mistake found before any command runs

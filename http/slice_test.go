@@ -114,7 +114,8 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"unknown parent company", func() response {
 			return o.staff("POST", "/companies", map[string]any{"name": "Sub", "parent_id": otherCompany})
 		}, 422, "validation_failed", []string{"parent_id"}},
-		{"missing user fields", func() response { return o.staff("POST", "/users", map[string]any{}) }, 422, "validation_failed", []string{"first_name", "last_name", "email"}},
+		{"missing user fields", func() response { return o.staff("POST", "/users", map[string]any{}) }, 422, "validation_failed", []string{"first_name", "last_name"}},
+		{"missing email for portal access", func() response { return o.staff("POST", "/users", map[string]any{"portal_access": true}) }, 422, "validation_failed", []string{"first_name", "last_name", "email"}},
 		{"bad email", func() response {
 			return o.staff("POST", "/users", map[string]any{"first_name": "A", "last_name": "B", "email": "not-an-email"})
 		}, 422, "validation_failed", []string{"email"}},

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,16 +31,20 @@ type userJSON struct {
 	Status       string          `json:"status"`
 	PortalAccess bool            `json:"portal_access"`
 	Properties   map[string]any  `json:"properties"`
-	Invitation   *invitationJSON `json:"invitation"`
-	Version      int             `json:"version"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
+	Permissions  map[string]bool `json:"permissions"`
+	// EffectivePermissions is absent from command answers: the role and
+	// company layers are read models, read by GET.
+	EffectivePermissions map[string]bool `json:"effective_permissions,omitempty"`
+	Invitation           *invitationJSON `json:"invitation"`
+	Version              int             `json:"version"`
+	CreatedAt            time.Time       `json:"created_at"`
+	UpdatedAt            time.Time       `json:"updated_at"`
 }
 
 func userFromCommand(u commands.UserResult) userJSON {
 	j := userJSON{ID: string(u.ID), OrgID: string(u.OrgID), CompanyID: optional(string(u.CompanyID)), RoleID: optional(string(u.RoleID)),
 		FirstName: u.FirstName, LastName: u.LastName, Email: u.Email, Status: string(u.Status), PortalAccess: u.PortalAccess,
-		Properties: u.Properties, Version: u.Version, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Properties: u.Properties, Permissions: permissionsJSON(u.Permissions), Version: u.Version, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 	if u.Invitation != nil {
 		j.Invitation = &invitationJSON{ID: string(u.Invitation.ID), Status: string(u.Invitation.State), ExpiresAt: u.Invitation.ExpiresAt}
 	}
@@ -52,7 +57,8 @@ func userFromCommand(u commands.UserResult) userJSON {
 func userFromRow(u projections.UserRow, now time.Time) userJSON {
 	j := userJSON{ID: string(u.ID), OrgID: string(u.OrgID), CompanyID: optional(string(u.CompanyID)), RoleID: optional(string(u.RoleID)),
 		FirstName: u.FirstName, LastName: u.LastName, Email: u.Email, Status: string(u.Status), PortalAccess: u.PortalAccess,
-		Properties: u.Properties, Version: u.Version, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Properties: u.Properties, Permissions: permissionsJSON(u.Permissions), EffectivePermissions: permissionsJSON(u.Effective),
+		Version: u.Version, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 	if inv := u.Invitation(now); inv != nil {
 		j.Invitation = &invitationJSON{ID: string(inv.ID), Status: string(inv.State), ExpiresAt: inv.ExpiresAt}
 	}
@@ -67,6 +73,7 @@ type createUserRequest struct {
 	LastName     string         `json:"last_name"`
 	Email        string         `json:"email"`
 	CompanyID    *string        `json:"company_id"`
+	RoleID       *string        `json:"role_id"`
 	PortalAccess *bool          `json:"portal_access"`
 	SendInvite   bool           `json:"send_invite"`
 	Properties   map[string]any `json:"properties"`
@@ -99,6 +106,9 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		PortalAccess: body.PortalAccess != nil && *body.PortalAccess, SendInvite: body.SendInvite, Properties: body.Properties}
 	if body.CompanyID != nil {
 		cmd.CompanyID = *body.CompanyID
+	}
+	if body.RoleID != nil {
+		cmd.RoleID = *body.RoleID
 	}
 	u, err := s.app.CreateUser(r.Context(), meta, cmd)
 	if err != nil {
@@ -226,4 +236,65 @@ func (s *Server) inviteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
+	var body commands.UpdateUser
+	meta, version, err := s.commandInput(r, &body)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	u, err := s.app.UpdateUser(r.Context(), meta, domain.UserID(mux.Vars(r)["id"]), body, version)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeResource(w, http.StatusOK, u.Version, userFromCommand(u))
+}
+
+type reasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+// userCommand runs a lifecycle command that takes an optional reason.
+func (s *Server) userCommand(run func(context.Context, commands.Meta, domain.UserID, string, *int) (commands.UserResult, error), status int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body reasonRequest
+		if err := decodeOptional(r, &body); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if len(body.Reason) > 1000 {
+			writeError(w, r, invalidField("reason", "must be at most 1000 characters"))
+			return
+		}
+		meta, version, err := s.commandInput(r, nil)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		u, err := run(r.Context(), meta, domain.UserID(mux.Vars(r)["id"]), body.Reason, version)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if status == http.StatusNoContent {
+			w.WriteHeader(status)
+			return
+		}
+		writeResource(w, status, u.Version, userFromCommand(u))
+	}
+}
+
+func (s *Server) grantPortalAccess(w http.ResponseWriter, r *http.Request) {
+	s.userCommand(func(ctx context.Context, m commands.Meta, id domain.UserID, _ string, _ *int) (commands.UserResult, error) {
+		return s.app.GrantPortalAccess(ctx, m, id)
+	}, http.StatusOK)(w, r)
+}
+
+func (s *Server) revokePortalAccess(w http.ResponseWriter, r *http.Request) {
+	s.userCommand(func(ctx context.Context, m commands.Meta, id domain.UserID, reason string, _ *int) (commands.UserResult, error) {
+		return s.app.RevokePortalAccess(ctx, m, id, reason)
+	}, http.StatusOK)(w, r)
 }

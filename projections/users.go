@@ -44,12 +44,16 @@ type UserRow struct {
 	Deactivated         bool
 	Removed             bool
 	Properties          map[string]any
+	Permissions         domain.Permissions
 	InvitationID        domain.InvitationID
 	InvitationState     domain.InvitationState
 	InvitationExpiresAt time.Time
 	Version             int
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	// Effective are the permissions after role, company and user layers.
+	Effective           domain.Permissions
+	CompanyPortalActive bool
 }
 
 // Invitation returns the user's latest invitation with its state at now.
@@ -62,14 +66,31 @@ func (r UserRow) Invitation(now time.Time) *domain.Invitation {
 	return &inv
 }
 
-const userColumns = `user_id, org_id, coalesce(company_id::text, ''), coalesce(role_id::text, ''), first_name, last_name, email, status,
-portal_access, has_account, deactivated, removed, properties, coalesce(invitation_id::text, ''), coalesce(invitation_status, ''),
-coalesce(invitation_expires_at, 'epoch'), version, created_at, updated_at`
+const userColumns = `u.user_id, u.org_id, coalesce(u.company_id::text, ''), coalesce(u.role_id::text, ''), u.first_name, u.last_name, u.email, u.status,
+u.portal_access, u.has_account, u.deactivated, u.removed, u.properties, u.permissions, coalesce(u.invitation_id::text, ''), coalesce(u.invitation_status, ''),
+coalesce(u.invitation_expires_at, 'epoch'), u.version, u.created_at, u.updated_at`
+
+// userSelect reads users with the role and company layers of their
+// permissions (scanned by scanListedUser).
+const (
+	userLayers = userColumns + `, coalesce(r.permissions, '{}'), coalesce(c.permissions, '{}'), coalesce(c.portal_active, true)`
+	userFrom   = ` FROM users_view u LEFT JOIN roles_view r ON r.role_id = u.role_id LEFT JOIN companies_view c ON c.company_id = u.company_id`
+	userSelect = `SELECT ` + userLayers + userFrom
+)
+
+func scanListedUser(row pgx.Row, extra ...any) (UserRow, error) {
+	var role, company domain.Permissions
+	var active bool
+	r, err := scanUser(row, append([]any{&role, &company, &active}, extra...)...)
+	r.Effective = domain.EffectivePermissions(role, company, r.Permissions)
+	r.CompanyPortalActive = active
+	return r, err
+}
 
 func scanUser(row pgx.Row, extra ...any) (UserRow, error) {
 	var r UserRow
 	dest := []any{&r.ID, &r.OrgID, &r.CompanyID, &r.RoleID, &r.FirstName, &r.LastName, &r.Email, &r.Status,
-		&r.PortalAccess, &r.HasAccount, &r.Deactivated, &r.Removed, &r.Properties, &r.InvitationID, &r.InvitationState,
+		&r.PortalAccess, &r.HasAccount, &r.Deactivated, &r.Removed, &r.Properties, &r.Permissions, &r.InvitationID, &r.InvitationState,
 		&r.InvitationExpiresAt, &r.Version, &r.CreatedAt, &r.UpdatedAt}
 	err := row.Scan(append(dest, extra...)...)
 	return r, err
@@ -98,7 +119,7 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 		return nil
 	}
 	id := strings.TrimPrefix(e.StreamID, "user-")
-	r, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users_view WHERE user_id = $1 FOR UPDATE`, id))
+	r, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users_view u WHERE user_id = $1 FOR UPDATE`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("user %s: event %s at version %d before UserCreated", id, e.Type, e.StreamVersion)
 	}
@@ -120,6 +141,34 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 			r.InvitationState = domain.InvitationStateAccepted
 		}
 		r.HasAccount = true
+	case domain.UserSignedUp:
+		r.HasAccount = true
+	case domain.PortalAccessGranted:
+		r.PortalAccess = true
+	case domain.PortalAccessRevoked:
+		r.PortalAccess = false
+	case domain.UserUpdated:
+		r.FirstName, r.LastName, r.Properties = ev.FirstName, ev.LastName, ev.Properties
+	case domain.UserEmailChanged:
+		r.Email = ev.Email
+	case domain.UserRoleChanged:
+		r.RoleID = ev.RoleID
+	case domain.UserPermissionsSet:
+		r.Permissions = ev.Permissions
+	case domain.UserMovedToCompany:
+		r.CompanyID = ev.CompanyID
+	case domain.UserDeactivated:
+		r.Deactivated = true
+	case domain.UserReactivated:
+		r.Deactivated = false
+	case domain.UserRemoved:
+		r.Removed = true
+	}
+	if r.Properties == nil {
+		r.Properties = map[string]any{}
+	}
+	if r.Permissions == nil {
+		r.Permissions = domain.Permissions{}
 	}
 	r.Status = domain.StatusOf(r.PortalAccess, r.HasAccount, r.InvitationState == domain.InvitationStatePending, r.Deactivated, r.Removed)
 	var expires any
@@ -129,11 +178,11 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 	_, err = tx.Exec(ctx, `UPDATE users_view SET company_id = NULLIF($2, '')::uuid, role_id = NULLIF($3, '')::uuid,
 		first_name = $4, last_name = $5, email = $6, status = $7, portal_access = $8, has_account = $9, deactivated = $10,
 		removed = $11, properties = $12, invitation_id = NULLIF($13, '')::uuid, invitation_status = NULLIF($14, ''),
-		invitation_expires_at = $15, version = $16, updated_at = $17
+		invitation_expires_at = $15, version = $16, updated_at = $17, permissions = $18
 		WHERE user_id = $1`,
 		id, string(r.CompanyID), string(r.RoleID), r.FirstName, r.LastName, r.Email, string(r.Status), r.PortalAccess,
 		r.HasAccount, r.Deactivated, r.Removed, r.Properties, string(r.InvitationID), string(r.InvitationState), expires,
-		e.StreamVersion, e.RecordedAt)
+		e.StreamVersion, e.RecordedAt, r.Permissions)
 	if err != nil {
 		return fmt.Errorf("update user %s: %w", id, err)
 	}
@@ -150,9 +199,9 @@ func (u *Users) Get(ctx context.Context, org domain.OrgID, id domain.UserID, cat
 	deadline := time.Now().Add(catchUp)
 	for {
 		var streamVersion int
-		r, err := scanUser(u.pool.QueryRow(ctx, `SELECT `+userColumns+`,
-			(SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $2)
-			FROM users_view WHERE user_id = $1 AND org_id = $3`, string(id), id.Stream(), string(org)), &streamVersion)
+		r, err := scanListedUser(u.pool.QueryRow(ctx, `SELECT `+userLayers+`,
+			(SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $2)`+userFrom+`
+			WHERE u.user_id = $1 AND u.org_id = $3`, string(id), id.Stream(), string(org)), &streamVersion)
 		switch {
 		case err == nil:
 			if r.Version >= streamVersion || time.Now().After(deadline) {
@@ -206,20 +255,20 @@ var ErrBadCursor = &domain.Error{Kind: domain.KindInvalid, Code: "validation_fai
 // List returns one page of users of org, oldest first, and the cursor of
 // the next page ("" on the last page).
 func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]UserRow, string, error) {
-	q := `SELECT ` + userColumns + ` FROM users_view WHERE org_id = $1`
+	q := userSelect + ` WHERE u.org_id = $1`
 	args := []any{string(org)}
 	if f.Status != "" {
 		args = append(args, string(f.Status))
-		q += fmt.Sprintf(" AND status = $%d", len(args))
+		q += fmt.Sprintf(" AND u.status = $%d", len(args))
 	}
 	if f.CompanyID != "" {
 		args = append(args, string(f.CompanyID))
-		q += fmt.Sprintf(" AND company_id = $%d", len(args))
+		q += fmt.Sprintf(" AND u.company_id = $%d", len(args))
 	}
 	if s := strings.TrimSpace(f.Query); s != "" {
 		args = append(args, "%"+escapeLike(strings.ToLower(s))+"%")
 		n := len(args)
-		q += fmt.Sprintf(" AND (lower(email) LIKE $%d OR lower(first_name || ' ' || last_name) LIKE $%d)", n, n)
+		q += fmt.Sprintf(" AND (lower(u.email) LIKE $%d OR lower(u.first_name || ' ' || u.last_name) LIKE $%d)", n, n)
 	}
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)
@@ -227,15 +276,15 @@ func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]Use
 			return nil, "", ErrBadCursor
 		}
 		args = append(args, c.CreatedAt, c.ID)
-		q += fmt.Sprintf(" AND (created_at, user_id) > ($%d, $%d::uuid)", len(args)-1, len(args))
+		q += fmt.Sprintf(" AND (u.created_at, u.user_id) > ($%d, $%d::uuid)", len(args)-1, len(args))
 	}
 	args = append(args, f.Limit+1)
-	q += fmt.Sprintf(" ORDER BY created_at, user_id LIMIT $%d", len(args))
+	q += fmt.Sprintf(" ORDER BY u.created_at, u.user_id LIMIT $%d", len(args))
 	rows, err := u.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list users: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserRow, error) { return scanUser(r) })
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserRow, error) { return scanListedUser(r) })
 	if err != nil {
 		return nil, "", fmt.Errorf("list users: %w", err)
 	}

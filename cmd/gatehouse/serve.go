@@ -101,7 +101,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	go wake.Run(runCtx)
 
 	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, log, users)
+	runner, err := projections.NewRunner(store, wake, log, users, projections.NewCompanies(), projections.NewRoles())
 	if err != nil {
 		return err
 	}
