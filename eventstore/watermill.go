@@ -202,45 +202,42 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 // committed, so it is delivered again after restart.
 type closingSubscriber struct {
 	*wsql.Subscriber
-	done     chan struct{}
-	once     sync.Once
-	release  func()
-	inFlight sync.WaitGroup
+	done    chan struct{}
+	once    sync.Once
+	release func()
+	// inFlight is held while a message is out with a handler.
+	inFlight sync.Mutex
 }
 
 func (c *closingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	// The inner subscriber must not see ctx end on its own: it would end its
-	// transaction under a running handler. Close does it in order instead.
+	// transaction under a running handler. The router closes subscribers
+	// when its context ends, and Close stops in order.
 	in, err := c.Subscriber.Subscribe(context.WithoutCancel(ctx), topic)
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			_ = c.Close()
-		case <-c.done:
-		}
-	}()
 	out := make(chan *message.Message)
 	go func() {
 		defer close(out)
 		for msg := range in {
+			c.inFlight.Lock()
+			// done is checked first: once Close has passed the lock, no
+			// message may be handed out any more (a select with both
+			// cases ready would pick one at random).
 			select {
-			case <-c.done:
-				continue // closing: drain without handing out
+			case <-c.done: // closing: drain without handing out
 			default:
-			}
-			c.inFlight.Add(1)
-			select {
-			case out <- msg:
-				select { // a handler always acks or nacks, also when the router closes
-				case <-msg.Acked():
-				case <-msg.Nacked():
+				select {
+				case <-c.done:
+				case out <- msg:
+					select { // a handler always acks or nacks, also when the router closes
+					case <-msg.Acked():
+					case <-msg.Nacked():
+					}
 				}
-			case <-c.done:
 			}
-			c.inFlight.Done()
+			c.inFlight.Unlock()
 		}
 	}()
 	return out, nil
@@ -250,7 +247,8 @@ func (c *closingSubscriber) Close() error {
 	c.once.Do(func() {
 		close(c.done)
 		c.release()
-		c.inFlight.Wait()
+		c.inFlight.Lock() // waits for the message in flight, if any
+		c.inFlight.Unlock()
 	})
 	return c.Subscriber.Close()
 }
