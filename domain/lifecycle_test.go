@@ -265,3 +265,16 @@ func TestSignUp(t *testing.T) {
 		t.Fatalf("sign-up without email: %v", err)
 	}
 }
+
+func TestRecordTicket(t *testing.T) {
+	valid := domain.NewTicket{OrgID: org, TicketID: "T-1", RequesterEmail: "Asker@X.test", RequesterName: "Ann", Department: "support"}
+	created := domain.TicketCreated{TicketID: "T-1", RequesterEmail: "asker@x.test", RequesterName: "Ann", Department: "support"}
+	got, err := (&domain.Ticket{}).Record(valid)
+	then(t, got, err, []domain.Event{created}, nil)
+	got, err = given(&domain.Ticket{}, created).Record(valid)
+	then(t, got, err, nil, nil) // a repeat is recorded once
+	_, err = (&domain.Ticket{}).Record(domain.NewTicket{OrgID: org, CompanyID: "c"})
+	if !reflect.DeepEqual(fieldsOf(err), []string{"ticket_id", "requester_email", "department", "company_id"}) {
+		t.Fatalf("fields %v", fieldsOf(err))
+	}
+}

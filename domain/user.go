@@ -387,10 +387,10 @@ func (u *User) Invite(now time.Time, id InvitationID, tokenHash string, ttl time
 		return nil, ErrUserDeactivated
 	case u.HasAccount:
 		return nil, ErrAlreadyHasAccount
-	case !u.PortalAccess:
-		return nil, ErrNoPortalAccess
 	case u.Email == "":
 		return nil, ErrNoEmail
+	case !u.PortalAccess:
+		return nil, ErrNoPortalAccess
 	}
 	var events []Event
 	if u.Invitation != nil && u.Invitation.State == InvitationStatePending {

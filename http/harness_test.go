@@ -250,3 +250,18 @@ func (o *org) invite(userID string) string {
 func jsonDecode(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+// doForm posts a browser form.
+func (h *harness) doForm(path, body string) response {
+	h.t.Helper()
+	resp, err := http.Post(h.url+path, "application/x-www-form-urlencoded", bytes.NewBufferString(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}

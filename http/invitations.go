@@ -21,6 +21,13 @@ var invitationPage = template.Must(template.New("invitation").Parse(`<!doctype h
 <body><main>
 <h1>{{.Title}}</h1>
 {{if .Message}}<p role="status" aria-live="polite">{{.Message}}</p>{{end}}
+{{if .Resend}}
+<form method="post" action="{{.ResendAction}}">
+<p><label for="email">Your email address</label><br>
+<input id="email" name="email" type="email" autocomplete="email" required></p>
+<p><button type="submit">Send me a new link</button></p>
+</form>
+{{end}}
 {{if .Form}}
 <form method="post" action="{{.Action}}">
 <p><label for="password">Choose a password (at least {{.MinLength}} characters)</label><br>
@@ -32,11 +39,13 @@ var invitationPage = template.Must(template.New("invitation").Parse(`<!doctype h
 `))
 
 type pageData struct {
-	Title     string
-	Message   string
-	Form      bool
-	Action    string
-	MinLength int
+	Title        string
+	Message      string
+	Form         bool
+	Action       string
+	MinLength    int
+	Resend       bool
+	ResendAction string
 }
 
 func writePage(w http.ResponseWriter, status int, d pageData) {
@@ -59,11 +68,11 @@ func secretURL(w http.ResponseWriter) {
 func goneMessage(err error) string {
 	switch {
 	case errors.Is(err, domain.ErrInvitationExpired):
-		return "This invitation link has expired. Ask for a new link from the sign-in page."
+		return "This invitation link has expired. Enter your email address to get a new one."
 	case errors.Is(err, domain.ErrInvitationUsed):
 		return "This invitation link has been used already. Sign in with your password."
 	default:
-		return "This invitation link is no longer valid. Ask for a new link from the sign-in page."
+		return "This invitation link is no longer valid. Enter your email address to get a new one."
 	}
 }
 
@@ -81,11 +90,11 @@ func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
 		writePage(w, http.StatusOK, pageData{Title: "Welcome, " + p.FirstName, Form: true, Action: vars["token"] + "/accept",
 			MinLength: domain.MinPasswordLength})
 	case p.State == domain.InvitationStateExpired:
-		writePage(w, http.StatusGone, pageData{Title: "Invitation expired", Message: goneMessage(domain.ErrInvitationExpired)})
+		writePage(w, http.StatusGone, pageData{Title: "Invitation expired", Message: goneMessage(domain.ErrInvitationExpired), Resend: true, ResendAction: "resend"})
 	case p.State == domain.InvitationStateAccepted:
 		writePage(w, http.StatusGone, pageData{Title: "Invitation used", Message: goneMessage(domain.ErrInvitationUsed)})
 	default:
-		writePage(w, http.StatusGone, pageData{Title: "Invitation no longer valid", Message: goneMessage(domain.ErrInvitationRevoked)})
+		writePage(w, http.StatusGone, pageData{Title: "Invitation no longer valid", Message: goneMessage(domain.ErrInvitationRevoked), Resend: true, ResendAction: "resend"})
 	}
 }
 
@@ -124,7 +133,7 @@ func (s *Server) acceptInvitation(w http.ResponseWriter, r *http.Request) {
 			writePage(w, http.StatusUnprocessableEntity, pageData{Title: "Choose a password", Message: de.Error(), Form: true,
 				Action: "accept", MinLength: domain.MinPasswordLength})
 		case errors.As(err, &de) && de.Kind == domain.KindGone:
-			writePage(w, http.StatusGone, pageData{Title: "Invitation no longer valid", Message: goneMessage(err)})
+			writePage(w, http.StatusGone, pageData{Title: "Invitation no longer valid", Message: goneMessage(err), Resend: true, ResendAction: "../resend"})
 		default:
 			writeError(w, r, err)
 		}

@@ -260,7 +260,7 @@ func TestUserLifecycleThroughTheAPI(t *testing.T) {
 	noMail := r.json(t)["id"].(string)
 	h.unchanged(func() {
 		o.staff("POST", "/users/"+noMail+"/portal-access", nil).problem(t, 422, "email_required")
-		o.staff("POST", "/users/"+noMail+"/invitations", nil).problem(t, 409, "no_portal_access")
+		o.staff("POST", "/users/"+noMail+"/invitations", nil).problem(t, 422, "email_required")
 	})
 }
 
@@ -377,6 +377,15 @@ func TestResendAnswersTheSameForEveryAddress(t *testing.T) {
 	}
 	h.do("POST", first+"/accept", "", map[string]any{"password": password}).problem(t, 410, "invitation_revoked")
 	o.portal("POST", "/invitations/resend", "", map[string]any{}).problem(t, 422, "validation_failed")
+
+	// The expired-link page offers the same request as a form.
+	if page := h.do("GET", first, "", nil); page.status != 410 || !strings.Contains(string(page.body), `action="resend"`) {
+		t.Fatalf("gone page without a resend form: %d %s", page.status, page.body)
+	}
+	form := o.h.doForm("/portal/"+o.slug+"/invitations/resend", "email=invited%40globex.test")
+	if form.status != 202 || !strings.Contains(string(form.body), "on its way") {
+		t.Fatalf("resend form: %d %s", form.status, form.body)
+	}
 }
 
 // Scenario (a), team-based: company with parent → activate portal → member
@@ -506,4 +515,45 @@ func TestScenarioSiteBased(t *testing.T) {
 	if err := h.pool.QueryRow(t.Context(), `SELECT metadata->>'trigger' FROM events WHERE stream_id = $1 AND stream_version = 1`, "user-"+id).Scan(&trigger); err != nil || trigger != "signup" {
 		t.Fatalf("sign-up trigger %q (%v)", trigger, err)
 	}
+}
+
+// Nothing of another organization resolves: every id is 404, changes nothing.
+func TestAnotherOrganizationsIDsAreNotFound(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a, b := h.newOrg("alpha"), h.newOrg("beta")
+	a.setup()
+	bCompany := b.setup()
+	bUser := b.activeUser(bCompany, "bee@beta.test", nil)
+	bRole := b.staff("POST", "/roles", map[string]any{"name": "R"}).json(t)["id"].(string)
+	bToken := b.staff("POST", "/tokens", map[string]any{"name": "t", "role": "agent"}).json(t)["id"].(string)
+	bSession := b.session("bee@beta.test")
+	cases := []struct{ method, path, code string }{
+		{"GET", "/companies/" + bCompany, "company_not_found"},
+		{"PATCH", "/companies/" + bCompany, "company_not_found"},
+		{"POST", "/companies/" + bCompany + "/portal/deactivate", "company_not_found"},
+		{"GET", "/users/" + bUser, "user_not_found"},
+		{"PATCH", "/users/" + bUser, "user_not_found"},
+		{"DELETE", "/users/" + bUser, "user_not_found"},
+		{"POST", "/users/" + bUser + "/deactivate", "user_not_found"},
+		{"POST", "/users/" + bUser + "/reactivate", "user_not_found"},
+		{"POST", "/users/" + bUser + "/portal-access", "user_not_found"},
+		{"DELETE", "/users/" + bUser + "/portal-access", "user_not_found"},
+		{"POST", "/users/" + bUser + "/invitations", "user_not_found"},
+		{"PATCH", "/roles/" + bRole, "role_not_found"},
+		{"DELETE", "/tokens/" + bToken, "token_not_found"},
+	}
+	for _, c := range cases {
+		var body any
+		if c.method == "PATCH" {
+			body = map[string]any{"name": "Hijacked"}
+			if strings.HasPrefix(c.path, "/users/") {
+				body = map[string]any{"first_name": "Hijacked"}
+			}
+		}
+		h.unchanged(func() { a.staff(c.method, c.path, body).problem(t, 404, c.code) })
+	}
+	// Organization b's staff path with a's token, and b's session on a's portal.
+	h.do("GET", "/v1/orgs/"+b.id+"/users/"+bUser, a.token, nil).problem(t, 404, "not_found")
+	a.portal("GET", "/me", bSession, nil).problem(t, 401, "unauthenticated")
 }
