@@ -71,7 +71,7 @@ func newHarness(t testing.TB) *harness {
 	srv := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
 		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true})
-	ts := httptest.NewServer(srv.Handler())
+	ts := httptest.NewServer(newContract(t).wrap(srv.Handler()))
 	t.Cleanup(func() {
 		ts.Close()
 		_ = runner.Close()

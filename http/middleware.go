@@ -132,8 +132,10 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			default:
 				ev = log.Debug()
 			}
+			elapsed := time.Since(start)
 			ev.Str("method", r.Method).Str("route", route.template).Int("status", rec.status).Int("bytes", rec.bytes).
-				Dur("duration", time.Since(start)).Msg("request")
+				Dur("duration", elapsed).Msg("request")
+			s.metrics.observe(r.Method, route.template, rec.status, elapsed)
 		}()
 		next.ServeHTTP(rec, r)
 	})

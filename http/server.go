@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"gatehouse/commands"
@@ -42,6 +44,11 @@ type Server struct {
 	cfg    Config
 	now    func() time.Time
 	router *mux.Router
+
+	metrics     *httpMetrics
+	metricsPage http.Handler
+	openapiJSON []byte
+	openapiErr  error
 }
 
 // Deps are the server's collaborators.
@@ -53,6 +60,9 @@ type Deps struct {
 	Ready func(context.Context) error
 	Log   zerolog.Logger
 	Clock func() time.Time
+	// Metrics is where the server registers its metrics and what /metrics
+	// serves; a fresh registry when nil.
+	Metrics *prometheus.Registry
 }
 
 // NewServer builds the router.
@@ -67,7 +77,12 @@ func NewServer(d Deps, cfg Config) *Server {
 	if d.Clock == nil {
 		d.Clock = time.Now
 	}
-	s := &Server{app: d.App, users: d.Users, ready: d.Ready, log: d.Log, cfg: cfg, now: d.Clock}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	s := &Server{app: d.App, users: d.Users, ready: d.Ready, log: d.Log, cfg: cfg, now: d.Clock,
+		metrics: newHTTPMetrics(d.Metrics), metricsPage: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})}
+	s.openapiJSON, s.openapiErr = openAPIJSON()
 	s.router = s.routes()
 	return s
 }
@@ -86,6 +101,8 @@ func (s *Server) routes() *mux.Router {
 
 	r.HandleFunc("/healthz", s.healthz).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.readyz).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metricsPage).Methods(http.MethodGet)
+	r.HandleFunc("/openapi.json", s.openAPI).Methods(http.MethodGet)
 
 	// Staff routes are registered on the main router, each wrapped in the
 	// authentication middleware, rather than on a subrouter: gorilla/mux
