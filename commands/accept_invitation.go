@@ -42,6 +42,7 @@ func (a *App) AcceptInvitation(ctx context.Context, cmd AcceptInvitation) (UserR
 	now := a.now()
 	meta := Meta{Org: org, Actor: domain.Actor{Kind: domain.ActorPortalUser, ID: string(userID)}, Trigger: domain.TriggerPortal}
 	return execute[domain.User](ctx, a, meta, change[*domain.User, UserResult]{
+		name:    "AcceptInvitation",
 		stream:  userID.Stream(),
 		subject: string(userID),
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gatehouse/eventstore"
 )
@@ -33,6 +34,7 @@ type App struct {
 
 	dummyOnce sync.Once
 	dummy     string
+	metrics   *commandMetrics
 }
 
 // Deps are what the command handlers need.
@@ -40,6 +42,8 @@ type Deps struct {
 	Store  *eventstore.Store
 	Clock  func() time.Time // time.Now when nil
 	Hasher PasswordHasher   // NewArgon2Hasher() when nil
+	// Metrics is where command metrics are registered (none when nil).
+	Metrics prometheus.Registerer
 }
 
 // New returns the command handlers.
@@ -54,5 +58,8 @@ func New(d Deps) *App {
 	// Times are kept at the database's precision, so that answers and the
 	// log agree to the microsecond.
 	now := func() time.Time { return clock().UTC().Truncate(time.Microsecond) }
-	return &App{store: d.Store, pool: d.Store.Pool(), now: now, hasher: d.Hasher, maxAttempts: 8}
+	if d.Metrics == nil {
+		d.Metrics = prometheus.NewRegistry()
+	}
+	return &App{store: d.Store, pool: d.Store.Pool(), now: now, hasher: d.Hasher, maxAttempts: 8, metrics: newCommandMetrics(d.Metrics)}
 }

@@ -28,6 +28,7 @@ func (a *App) CreateCompany(ctx context.Context, meta Meta, cmd CreateCompany) (
 		}
 	}
 	return execute[domain.Company](ctx, a, meta, change[*domain.Company, CompanyResult]{
+		name:    "CreateCompany",
 		stream:  domain.CompanyID(id).Stream(),
 		subject: id,
 		request: cmd,
@@ -58,22 +59,23 @@ func (a *App) company(ctx context.Context, org domain.OrgID, id domain.CompanyID
 
 // ActivateCompanyPortal lets the company's users enter the portal.
 func (a *App) ActivateCompanyPortal(ctx context.Context, meta Meta, id domain.CompanyID, ifMatch *int) (CompanyResult, error) {
-	return a.switchCompanyPortal(ctx, meta, id, ifMatch, "activate", (*domain.Company).ActivatePortal)
+	return a.switchCompanyPortal(ctx, meta, id, ifMatch, "ActivateCompanyPortal", (*domain.Company).ActivatePortal)
 }
 
 // DeactivateCompanyPortal keeps the company's users out; nothing is lost.
 func (a *App) DeactivateCompanyPortal(ctx context.Context, meta Meta, id domain.CompanyID, ifMatch *int) (CompanyResult, error) {
-	return a.switchCompanyPortal(ctx, meta, id, ifMatch, "deactivate", (*domain.Company).DeactivatePortal)
+	return a.switchCompanyPortal(ctx, meta, id, ifMatch, "DeactivateCompanyPortal", (*domain.Company).DeactivatePortal)
 }
 
-func (a *App) switchCompanyPortal(ctx context.Context, meta Meta, id domain.CompanyID, ifMatch *int, op string, decide func(*domain.Company) ([]domain.Event, error)) (CompanyResult, error) {
+func (a *App) switchCompanyPortal(ctx context.Context, meta Meta, id domain.CompanyID, ifMatch *int, name string, decide func(*domain.Company) ([]domain.Event, error)) (CompanyResult, error) {
 	if !domain.ValidID(string(id)) {
 		return CompanyResult{}, domain.ErrCompanyNotFound
 	}
 	return execute[domain.Company](ctx, a, meta, change[*domain.Company, CompanyResult]{
+		name:    name,
 		stream:  id.Stream(),
 		subject: string(id),
-		request: struct{ Company, Portal string }{string(id), op},
+		request: struct{ Company, Portal string }{string(id), name},
 		decide: func(c *domain.Company, version int) ([]domain.Event, error) {
 			if c.OrgID != meta.Org {
 				return nil, domain.ErrCompanyNotFound
@@ -130,6 +132,7 @@ func (a *App) UpdateCompany(ctx context.Context, meta Meta, id domain.CompanyID,
 		patch.Ancestors = chain
 	}
 	return execute[domain.Company](ctx, a, meta, change[*domain.Company, CompanyResult]{
+		name:    "UpdateCompany",
 		stream:  id.Stream(),
 		subject: string(id),
 		request: struct {

@@ -36,6 +36,7 @@ func (a *App) CreateOrganization(ctx context.Context, meta Meta, cmd CreateOrgan
 	}
 	meta.Org = domain.OrgID(orgID)
 	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, CreateOrganizationResult]{
+		name:    "CreateOrganization",
 		stream:  meta.Org.Stream(),
 		subject: orgID,
 		decide: func(o *domain.Organization, _ int) ([]domain.Event, error) {

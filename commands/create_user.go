@@ -50,6 +50,7 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 	}
 	now := a.now()
 	return execute[domain.User](ctx, a, meta, change[*domain.User, UserResult]{
+		name:    "CreateUser",
 		stream:  domain.UserID(id).Stream(),
 		subject: id,
 		request: cmd,

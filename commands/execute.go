@@ -89,6 +89,8 @@ func load[A any, PA interface {
 
 // change is one command against one stream.
 type change[PA any, R any] struct {
+	// name names the command in metrics.
+	name   string
 	stream string
 	// subject is the id of the aggregate, for reservation rows.
 	subject string
@@ -106,8 +108,9 @@ type change[PA any, R any] struct {
 func execute[A any, PA interface {
 	*A
 	aggregate
-}, R any](ctx context.Context, a *App, meta Meta, c change[PA, R]) (R, error) {
+}, R any](ctx context.Context, a *App, meta Meta, c change[PA, R]) (_ R, err error) {
 	var zero R
+	defer func() { a.metrics.commandDone(c.name, err) }()
 	var reqHash []byte
 	if meta.IdempotencyKey != "" {
 		h, err := requestHash(c.request)
@@ -165,12 +168,14 @@ func execute[A any, PA interface {
 		_, err = a.store.Append(ctx, req)
 		switch {
 		case err == nil:
+			a.metrics.appended(req.Events)
 			return res, nil
 		case errors.Is(err, errIdempotencyRace):
 			r, _, err := storedResult[R](ctx, a, meta, reqHash)
 			return r, err
 		case errors.Is(err, eventstore.ErrConcurrencyConflict) && attempt < a.maxAttempts:
 			// Someone else moved the stream: decide again on the new state.
+			a.metrics.retries.WithLabelValues(c.name).Inc()
 			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
 			continue
 		case errors.Is(err, eventstore.ErrConcurrencyConflict):

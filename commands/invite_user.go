@@ -18,6 +18,7 @@ func (a *App) InviteUser(ctx context.Context, meta Meta, id domain.UserID) (Invi
 	}
 	now := a.now()
 	return execute[domain.User](ctx, a, meta, change[*domain.User, InvitationResult]{
+		name:    "InviteUser",
 		stream:  id.Stream(),
 		subject: string(id),
 		request: struct{ Invite domain.UserID }{id},

@@ -8,22 +8,23 @@ import (
 
 // EnablePortal opens the organization's customer portal (admins only).
 func (a *App) EnablePortal(ctx context.Context, meta Meta) (PortalResult, error) {
-	return a.switchPortal(ctx, meta, "enable", (*domain.Organization).EnablePortal)
+	return a.switchPortal(ctx, meta, "EnablePortal", (*domain.Organization).EnablePortal)
 }
 
 // DisablePortal locks every portal user out at once, keeping all state (admins only).
 func (a *App) DisablePortal(ctx context.Context, meta Meta) (PortalResult, error) {
-	return a.switchPortal(ctx, meta, "disable", (*domain.Organization).DisablePortal)
+	return a.switchPortal(ctx, meta, "DisablePortal", (*domain.Organization).DisablePortal)
 }
 
-func (a *App) switchPortal(ctx context.Context, meta Meta, op string, decide func(*domain.Organization) ([]domain.Event, error)) (PortalResult, error) {
+func (a *App) switchPortal(ctx context.Context, meta Meta, name string, decide func(*domain.Organization) ([]domain.Event, error)) (PortalResult, error) {
 	if err := requireAdmin(meta); err != nil {
 		return PortalResult{}, err
 	}
 	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, PortalResult]{
+		name:    name,
 		stream:  meta.Org.Stream(),
 		subject: string(meta.Org),
-		request: struct{ Portal string }{op},
+		request: struct{ Portal string }{name},
 		decide: func(o *domain.Organization, _ int) ([]domain.Event, error) {
 			if o.ID != meta.Org {
 				return nil, domain.ErrOrganizationNotFound
@@ -52,6 +53,7 @@ func (a *App) UpdatePortalSettings(ctx context.Context, meta Meta, patch domain.
 		return PortalResult{}, err
 	}
 	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, PortalResult]{
+		name:    "UpdatePortalSettings",
 		stream:  meta.Org.Stream(),
 		subject: string(meta.Org),
 		request: patch,

@@ -22,6 +22,7 @@ func (a *App) CreateRole(ctx context.Context, meta Meta, name string, perms doma
 		return RoleResult{}, err
 	}
 	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, RoleResult]{
+		name:    "CreateRole",
 		stream:  meta.Org.Stream(),
 		subject: string(meta.Org),
 		request: struct {
@@ -47,6 +48,7 @@ func (a *App) ChangeRole(ctx context.Context, meta Meta, id domain.RoleID, name 
 		return RoleResult{}, err
 	}
 	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, RoleResult]{
+		name:    "ChangeRole",
 		stream:  meta.Org.Stream(),
 		subject: string(meta.Org),
 		request: struct {

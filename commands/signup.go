@@ -61,6 +61,7 @@ func (a *App) SignUp(ctx context.Context, meta Meta, cmd SignUp) (UserResult, er
 	meta.Trigger = domain.TriggerSignup
 	now := a.now()
 	return execute[domain.User](ctx, a, meta, change[*domain.User, UserResult]{
+		name:    "SignUp",
 		stream:  domain.UserID(id).Stream(),
 		subject: id,
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {

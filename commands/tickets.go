@@ -32,6 +32,7 @@ func (a *App) RecordTicket(ctx context.Context, meta Meta, cmd RecordTicket) err
 		}
 	}
 	_, err = execute[domain.Ticket](ctx, a, meta, change[*domain.Ticket, struct{}]{
+		name:    "RecordTicket",
 		stream:  ticketStream(meta.Org, cmd.TicketID),
 		subject: cmd.TicketID,
 		request: cmd,

@@ -28,6 +28,7 @@ func (a *App) IssueToken(ctx context.Context, meta Meta, name string, role domai
 		return IssuedToken{}, err
 	}
 	return execute[domain.Organization](ctx, a, meta, change[*domain.Organization, IssuedToken]{
+		name:    "IssueToken",
 		stream:  meta.Org.Stream(),
 		subject: string(meta.Org),
 		request: struct{ TokenName, Role string }{name, string(role)},
@@ -50,6 +51,7 @@ func (a *App) RevokeToken(ctx context.Context, meta Meta, id domain.TokenID) err
 		return err
 	}
 	_, err := execute[domain.Organization](ctx, a, meta, change[*domain.Organization, struct{}]{
+		name:    "RevokeToken",
 		stream:  meta.Org.Stream(),
 		subject: string(meta.Org),
 		request: struct{ RevokeToken domain.TokenID }{id},

@@ -8,13 +8,14 @@ import (
 
 // changeUser runs one decision on a user of the command's organization
 // and scope; anything else is not found.
-func (a *App) changeUser(ctx context.Context, meta Meta, id domain.UserID, ifMatch *int, request any,
+func (a *App) changeUser(ctx context.Context, meta Meta, name string, id domain.UserID, ifMatch *int, request any,
 	decide func(*domain.User) ([]domain.Event, error)) (UserResult, error) {
 	if !domain.ValidID(string(id)) {
 		return UserResult{}, domain.ErrUserNotFound
 	}
 	now := a.now()
 	return execute[domain.User](ctx, a, meta, change[*domain.User, UserResult]{
+		name:    name,
 		stream:  id.Stream(),
 		subject: string(id),
 		request: request,
@@ -66,7 +67,7 @@ func (a *App) UpdateUser(ctx context.Context, meta Meta, id domain.UserID, cmd U
 			patch.Company = c
 		}
 	}
-	return a.changeUser(ctx, meta, id, ifMatch, struct {
+	return a.changeUser(ctx, meta, "UpdateUser", id, ifMatch, struct {
 		Update domain.UserID
 		Cmd    UpdateUser
 	}{id, cmd}, func(u *domain.User) ([]domain.Event, error) { return u.Update(patch) })
@@ -74,30 +75,30 @@ func (a *App) UpdateUser(ctx context.Context, meta Meta, id domain.UserID, cmd U
 
 // GrantPortalAccess lets a user into the portal.
 func (a *App) GrantPortalAccess(ctx context.Context, meta Meta, id domain.UserID) (UserResult, error) {
-	return a.changeUser(ctx, meta, id, nil, struct{ Grant domain.UserID }{id}, (*domain.User).GrantPortalAccess)
+	return a.changeUser(ctx, meta, "GrantPortalAccess", id, nil, struct{ Grant domain.UserID }{id}, (*domain.User).GrantPortalAccess)
 }
 
 // RevokePortalAccess takes a user's portal access away; sessions end.
 func (a *App) RevokePortalAccess(ctx context.Context, meta Meta, id domain.UserID, reason string) (UserResult, error) {
-	return a.changeUser(ctx, meta, id, nil, struct{ Revoke, Reason string }{string(id), reason},
+	return a.changeUser(ctx, meta, "RevokePortalAccess", id, nil, struct{ Revoke, Reason string }{string(id), reason},
 		func(u *domain.User) ([]domain.Event, error) { return u.RevokePortalAccess(reason) })
 }
 
 // DeactivateUser ends a user's access at once; sessions end.
 func (a *App) DeactivateUser(ctx context.Context, meta Meta, id domain.UserID, reason string, ifMatch *int) (UserResult, error) {
-	return a.changeUser(ctx, meta, id, ifMatch, struct{ Deactivate, Reason string }{string(id), reason},
+	return a.changeUser(ctx, meta, "DeactivateUser", id, ifMatch, struct{ Deactivate, Reason string }{string(id), reason},
 		func(u *domain.User) ([]domain.Event, error) { return u.Deactivate(reason) })
 }
 
 // ReactivateUser restores a deactivated user.
 func (a *App) ReactivateUser(ctx context.Context, meta Meta, id domain.UserID, reason string, ifMatch *int) (UserResult, error) {
-	return a.changeUser(ctx, meta, id, ifMatch, struct{ Reactivate, Reason string }{string(id), reason},
+	return a.changeUser(ctx, meta, "ReactivateUser", id, ifMatch, struct{ Reactivate, Reason string }{string(id), reason},
 		func(u *domain.User) ([]domain.Event, error) { return u.Reactivate(reason) })
 }
 
 // RemoveUser withdraws a user without notifying them; sessions end and
 // the email address is free again.
 func (a *App) RemoveUser(ctx context.Context, meta Meta, id domain.UserID, reason string, ifMatch *int) (UserResult, error) {
-	return a.changeUser(ctx, meta, id, ifMatch, struct{ Remove, Reason string }{string(id), reason},
+	return a.changeUser(ctx, meta, "RemoveUser", id, ifMatch, struct{ Remove, Reason string }{string(id), reason},
 		func(u *domain.User) ([]domain.Event, error) { return u.Remove(reason) })
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"gatehouse/commands"
@@ -67,8 +68,10 @@ func newHarness(t testing.TB) *harness {
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
 	<-runner.Running()
-	app := commands.New(commands.Deps{Store: store, Clock: clk.Now})
-	srv := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now,
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(projections.NewLagCollector(pool))
+	app := commands.New(commands.Deps{Store: store, Clock: clk.Now, Metrics: reg})
+	srv := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
 		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true})
 	ts := httptest.NewServer(newContract(t).wrap(srv.Handler()))

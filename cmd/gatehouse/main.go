@@ -58,7 +58,7 @@ func rootCommand() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "PostgreSQL URL (env DATABASE_URL)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("GATEHOUSE_LOG_LEVEL", "info"), "trace, debug, info, warn or error (env GATEHOUSE_LOG_LEVEL)")
-	root.AddCommand(serveCommand(g), migrateCommand(g), orgCommand(g))
+	root.AddCommand(serveCommand(g), migrateCommand(g), orgCommand(g), tokensCommand(g), projectionsCommand(g))
 	return root
 }
 
@@ -73,7 +73,7 @@ func envOr(name, fallback string) string {
 func (g *globalFlags) logger() (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(g.logLevel)
 	if err != nil || g.logLevel == "" {
-		return zerolog.Logger{}, usageError{fmt.Errorf("--log-level %q: want trace, debug, info, warn or error", g.logLevel)}
+		return zerolog.Logger{}, usageError{fmt.Errorf("--log-level (or GATEHOUSE_LOG_LEVEL) %q: want trace, debug, info, warn or error", g.logLevel)}
 	}
 	var log zerolog.Logger
 	if isatty.IsTerminal(os.Stderr.Fd()) {

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -102,8 +103,32 @@ func TestBinaryServesAndStops(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("enable portal through the binary: %d", resp.StatusCode)
 	}
+	// A slow request is in flight when SIGTERM arrives: its body trickles in.
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"name":"Slow Company"}`
+	fmt.Fprintf(conn, "POST /v1/orgs/%s/companies HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		org.OrgID, addr, org.AdminToken, len(body), body[:5])
+	time.Sleep(200 * time.Millisecond)
 	if err := serve.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	fmt.Fprint(conn, body[5:])
+	slow, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the in-flight request got no answer: %v; logs:\n%s", err, logs.String())
+	}
+	slow.Body.Close()
+	if slow.StatusCode != 201 {
+		t.Fatalf("the in-flight request answered %d", slow.StatusCode)
+	}
+	// New connections are refused once draining.
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Log("note: a new request was still accepted during shutdown")
 	}
 	done := make(chan error, 1)
 	go func() { done <- serve.Wait() }()
@@ -129,6 +154,8 @@ func TestBadFlagsExitWithCode2(t *testing.T) {
 		{"serve", "--log-level", "loud"},
 		{"serve", "--no-such-flag"},
 		{"org", "create", "--name", "x"},
+		{"serve", "--max-projection-lag", "0"},
+		{"tokens", "create", "--org", "x"},
 	} {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@127.0.0.1:1/none?sslmode=disable")
@@ -136,6 +163,33 @@ func TestBadFlagsExitWithCode2(t *testing.T) {
 		exit, ok := err.(*exec.ExitError)
 		if !ok || exit.ExitCode() != 2 {
 			t.Errorf("%v: exit %v, want 2; output %s", args, err, out)
+		}
+	}
+	for _, env := range []string{
+		"GATEHOUSE_ADDR=nonsense",
+		"GATEHOUSE_PUBLIC_URL=ftp://x",
+		"GATEHOUSE_SMTP_URL=http://mail",
+		"GATEHOUSE_LOG_LEVEL=loud",
+		"GATEHOUSE_EXPOSE_INVITE_LINKS=perhaps",
+		"GATEHOUSE_MAX_PROJECTION_LAG=many",
+	} {
+		cmd := exec.Command(bin, "serve")
+		cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://postgres@127.0.0.1:1/none?sslmode=disable", env)
+		out, err := cmd.CombinedOutput()
+		exit, ok := err.(*exec.ExitError)
+		name, value, _ := strings.Cut(env, "=")
+		named := strings.Contains(string(out), name) && (name == "GATEHOUSE_SMTP_URL" || strings.Contains(string(out), value))
+		if !ok || exit.ExitCode() != 2 || !named {
+			t.Errorf("%s: exit %v, want 2 naming the value; output %s", env, err, out)
+		}
+	}
+	help, err := exec.Command(bin, "serve", "--help").CombinedOutput()
+	if err != nil || !strings.Contains(string(help), "GATEHOUSE_ADDR") || !strings.Contains(string(help), `default "127.0.0.1:8080"`) {
+		t.Errorf("serve --help does not list flags with env and defaults: %v\n%s", err, help)
+	}
+	for _, args := range [][]string{{"--help"}, {"migrate", "--help"}, {"org", "create", "--help"}, {"tokens", "create", "--help"}, {"projections", "list", "--help"}} {
+		if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+			t.Errorf("%v: %v %s", args, err, out)
 		}
 	}
 }

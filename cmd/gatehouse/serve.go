@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,6 +27,8 @@ type serveFlags struct {
 	publicURL         string
 	smtpURL           string
 	exposeInviteLinks bool
+	maxLagRaw         string
+	maxLag            int64
 }
 
 func serveCommand(g *globalFlags) *cobra.Command {
@@ -50,24 +54,56 @@ func serveCommand(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.addr, "addr", envOr("GATEHOUSE_ADDR", "127.0.0.1:8080"), "listen address (env GATEHOUSE_ADDR)")
 	fl.StringVar(&f.publicURL, "public-url", envOr("GATEHOUSE_PUBLIC_URL", ""), "base URL of links in emails and answers; default http://<addr> (env GATEHOUSE_PUBLIC_URL)")
 	fl.StringVar(&f.smtpURL, "smtp-url", envOr("GATEHOUSE_SMTP_URL", ""), "smtp://user:pass@host:port; mail is off without it (env GATEHOUSE_SMTP_URL)")
-	fl.BoolVar(&f.exposeInviteLinks, "expose-invite-links", envOr("GATEHOUSE_EXPOSE_INVITE_LINKS", "") == "true",
+	exposeDefault, _ := strconv.ParseBool(envOr("GATEHOUSE_EXPOSE_INVITE_LINKS", "false"))
+	fl.BoolVar(&f.exposeInviteLinks, "expose-invite-links", exposeDefault,
 		"development only: add accept_url to invitation answers (env GATEHOUSE_EXPOSE_INVITE_LINKS=true)")
+	fl.StringVar(&f.maxLagRaw, "max-projection-lag", envOr("GATEHOUSE_MAX_PROJECTION_LAG", "10000"),
+		"/readyz fails while a read model is more than this many events behind (env GATEHOUSE_MAX_PROJECTION_LAG)")
 	return cmd
 }
 
+// ready is the readiness check: database reachable, schema current, and no
+// read model far behind the log.
+func ready(ctx context.Context, pool *pgxpool.Pool, maxLag int64) error {
+	if err := migrations.CheckCurrent(ctx, pool); err != nil {
+		return err
+	}
+	ps, err := projections.Positions(ctx, pool)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if p.Lag() > maxLag {
+			return fmt.Errorf("read model %s is %d events behind (limit %d)", p.Group, p.Lag(), maxLag)
+		}
+	}
+	return nil
+}
+
 func (f *serveFlags) validate() error {
+	if v := os.Getenv("GATEHOUSE_EXPOSE_INVITE_LINKS"); v != "" {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return usageError{fmt.Errorf("GATEHOUSE_EXPOSE_INVITE_LINKS=%q: want true or false", v)}
+		}
+	}
+	lag, err := strconv.ParseInt(f.maxLagRaw, 10, 64)
+	if err != nil || lag < 1 {
+		return usageError{fmt.Errorf("--max-projection-lag (or GATEHOUSE_MAX_PROJECTION_LAG) %q: want a positive whole number", f.maxLagRaw)}
+	}
+	f.maxLag = lag
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
-		return usageError{fmt.Errorf("--addr %q: want host:port", f.addr)}
+		return usageError{fmt.Errorf("--addr (or GATEHOUSE_ADDR) %q: want host:port", f.addr)}
 	}
 	if f.publicURL == "" {
 		f.publicURL = "http://" + f.addr
 	}
 	if u, err := url.Parse(f.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usageError{fmt.Errorf("--public-url %q: want an http or https URL", f.publicURL)}
+		return usageError{fmt.Errorf("--public-url (or GATEHOUSE_PUBLIC_URL) %q: want an http or https URL", f.publicURL)}
 	}
 	if f.smtpURL != "" {
 		if u, err := url.Parse(f.smtpURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
-			return usageError{errors.New("--smtp-url: want smtp://user:pass@host:port or smtps://…")}
+			// The value is not echoed: it may carry a password.
+			return usageError{errors.New("--smtp-url (or GATEHOUSE_SMTP_URL): want smtp://user:pass@host:port or smtps://…")}
 		}
 	}
 	return nil
@@ -113,10 +149,11 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	} else {
 		log.Warn().Msg("--smtp-url is set, but this build does not send mail yet: invitations are recorded only")
 	}
-	app := commands.New(commands.Deps{Store: store})
+	reg := newRegistry(pool)
+	app := commands.New(commands.Deps{Store: store, Metrics: reg})
 	server := gatehttp.NewServer(gatehttp.Deps{
-		App: app, Users: users, Log: log,
-		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) },
+		App: app, Users: users, Log: log, Metrics: reg,
+		Ready: func(ctx context.Context) error { return ready(ctx, pool, f.maxLag) },
 	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks})
 	if f.exposeInviteLinks {
 		log.Warn().Msg("--expose-invite-links is on: invitation answers carry their links (development only)")

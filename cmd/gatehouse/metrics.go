@@ -1,0 +1,32 @@
+package main
+
+import (
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"gatehouse/projections"
+)
+
+// newRegistry gathers the process's metrics: Go runtime, process, the
+// database pool, and projection positions (commands and HTTP register
+// their own).
+func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(projections.NewLagCollector(pool))
+	stat := func(name, help string, f func(s *pgxpool.Stat) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_db_pool_" + name, Help: help},
+			func() float64 { return f(pool.Stat()) })
+	}
+	reg.MustRegister(
+		stat("total_conns", "Connections in the pool.", func(s *pgxpool.Stat) float64 { return float64(s.TotalConns()) }),
+		stat("idle_conns", "Idle connections.", func(s *pgxpool.Stat) float64 { return float64(s.IdleConns()) }),
+		stat("acquired_conns", "Connections in use.", func(s *pgxpool.Stat) float64 { return float64(s.AcquiredConns()) }),
+		stat("max_conns", "Pool size.", func(s *pgxpool.Stat) float64 { return float64(s.MaxConns()) }),
+		stat("acquire_count", "Connections acquired since start.", func(s *pgxpool.Stat) float64 { return float64(s.AcquireCount()) }),
+		stat("empty_acquire_count", "Acquires that had to wait for a connection.", func(s *pgxpool.Stat) float64 { return float64(s.EmptyAcquireCount()) }),
+		stat("acquire_seconds_total", "Time spent acquiring connections.", func(s *pgxpool.Stat) float64 { return s.AcquireDuration().Seconds() }),
+	)
+	return reg
+}

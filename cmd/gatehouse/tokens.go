@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"gatehouse/commands"
+	"gatehouse/domain"
+	"gatehouse/eventstore"
+	"gatehouse/projections"
+)
+
+// withApp opens the database and the command handlers for a one-shot command.
+func withApp(ctx context.Context, g *globalFlags, run func(*commands.App, *pgxpool.Pool) error) error {
+	pool, err := pgxpool.New(ctx, g.databaseURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer pool.Close()
+	return run(commands.New(commands.Deps{Store: eventstore.New(pool)}), pool)
+}
+
+func cliMeta(org string) commands.Meta {
+	return commands.Meta{Org: domain.OrgID(org), Trigger: domain.TriggerManual,
+		Actor: domain.Actor{Kind: domain.ActorSystem, ID: "cli", Name: "gatehouse command line", Role: domain.StaffAdmin}}
+}
+
+func tokensCommand(g *globalFlags) *cobra.Command {
+	tokens := &cobra.Command{Use: "tokens", Short: "Manage staff API tokens"}
+	var org, name, role, id string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a staff API token and print {\"id\",\"token\"} (the token is shown once)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if org == "" || name == "" {
+				return usageError{errors.New("--org and --name are required")}
+			}
+			return withApp(cmd.Context(), g, func(app *commands.App, _ *pgxpool.Pool) error {
+				t, err := app.IssueToken(cmd.Context(), cliMeta(org), name, domain.StaffRole(role))
+				if err != nil {
+					return err
+				}
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]string{"id": string(t.ID), "role": string(t.Role), "token": t.Token})
+			})
+		},
+	}
+	create.Flags().StringVar(&org, "org", "", "organization id (required)")
+	create.Flags().StringVar(&name, "name", "", "what the token is for (required)")
+	create.Flags().StringVar(&role, "role", "agent", "admin or agent")
+	revoke := &cobra.Command{
+		Use:   "revoke",
+		Short: "Revoke a staff API token at once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if org == "" || id == "" {
+				return usageError{errors.New("--org and --id are required")}
+			}
+			return withApp(cmd.Context(), g, func(app *commands.App, _ *pgxpool.Pool) error {
+				return app.RevokeToken(cmd.Context(), cliMeta(org), domain.TokenID(id))
+			})
+		},
+	}
+	revoke.Flags().StringVar(&org, "org", "", "organization id (required)")
+	revoke.Flags().StringVar(&id, "id", "", "token id (required)")
+	tokens.AddCommand(create, revoke)
+	return tokens
+}
+
+func projectionsCommand(g *globalFlags) *cobra.Command {
+	p := &cobra.Command{Use: "projections", Short: "Inspect the read models"}
+	p.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List each read model's consumer group with its position and lag",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withApp(cmd.Context(), g, func(_ *commands.App, pool *pgxpool.Pool) error {
+				ps, err := projections.Positions(cmd.Context(), pool)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%-20s %12s %12s\n", "GROUP", "POSITION", "LAG")
+				for _, p := range ps {
+					fmt.Fprintf(cmd.OutOrStdout(), "%-20s %12d %12d\n", p.Group, p.Position, p.Lag())
+				}
+				return nil
+			})
+		},
+	})
+	return p
+}
