@@ -61,7 +61,7 @@ func newHarness(t testing.TB) *harness {
 	wake := eventstore.NewWakeup(pool.Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
 	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), users, projections.NewCompanies(), projections.NewRoles())
+	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs())
 	if err != nil {
 		t.Fatal(err)
 	}

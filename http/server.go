@@ -126,6 +126,7 @@ func (s *Server) routes() *mux.Router {
 	staff(http.MethodPost, "/companies/{id}/portal/deactivate", s.deactivateCompanyPortal)
 	staff(http.MethodPost, "/users", s.createUser)
 	staff(http.MethodGet, "/users", s.listUsers)
+	staff(http.MethodGet, "/users/export.csv", s.exportUsers) // before /users/{id}, which would match it
 	staff(http.MethodGet, "/users/{id}", s.getUser)
 	staff(http.MethodPatch, "/users/{id}", s.patchUser)
 	staff(http.MethodDelete, "/users/{id}", s.userCommand(s.app.RemoveUser, http.StatusNoContent))
@@ -135,6 +136,7 @@ func (s *Server) routes() *mux.Router {
 	staff(http.MethodPost, "/users/{id}/reactivate", s.userCommand(s.app.ReactivateUser, http.StatusOK))
 	staff(http.MethodPost, "/users/{id}/invitations", s.inviteUser)
 	staff(http.MethodPost, "/events/tickets", s.recordTicket)
+	staff(http.MethodGet, "/access/{user_id}", s.access)
 
 	const portal = "/portal/{slug}"
 	r.HandleFunc(portal+"/invitations/resend", s.resendInvitation).Methods(http.MethodPost)

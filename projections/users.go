@@ -257,19 +257,9 @@ var ErrBadCursor = &domain.Error{Kind: domain.KindInvalid, Code: "validation_fai
 func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]UserRow, string, error) {
 	q := userSelect + ` WHERE u.org_id = $1`
 	args := []any{string(org)}
-	if f.Status != "" {
-		args = append(args, string(f.Status))
-		q += fmt.Sprintf(" AND u.status = $%d", len(args))
-	}
-	if f.CompanyID != "" {
-		args = append(args, string(f.CompanyID))
-		q += fmt.Sprintf(" AND u.company_id = $%d", len(args))
-	}
-	if s := strings.TrimSpace(f.Query); s != "" {
-		args = append(args, "%"+escapeLike(strings.ToLower(s))+"%")
-		n := len(args)
-		q += fmt.Sprintf(" AND (lower(u.email) LIKE $%d OR lower(u.first_name || ' ' || u.last_name) LIKE $%d)", n, n)
-	}
+	cond, more := f.where(len(args))
+	q += cond
+	args = append(args, more...)
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)
 		if err != nil {
@@ -296,6 +286,27 @@ func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]Use
 	return list, encodeCursor(userCursor{CreatedAt: last.CreatedAt, ID: string(last.ID)}), nil
 }
 
+// where renders the filter's conditions, numbering parameters after the
+// n already used.
+func (f UserFilter) where(n int) (string, []any) {
+	var q string
+	var args []any
+	if f.Status != "" {
+		args = append(args, string(f.Status))
+		q += fmt.Sprintf(" AND u.status = $%d", n+len(args))
+	}
+	if f.CompanyID != "" {
+		args = append(args, string(f.CompanyID))
+		q += fmt.Sprintf(" AND u.company_id = $%d", n+len(args))
+	}
+	if s := strings.TrimSpace(f.Query); s != "" {
+		args = append(args, "%"+escapeLike(strings.ToLower(s))+"%")
+		i := n + len(args)
+		q += fmt.Sprintf(" AND (lower(u.email) LIKE $%d OR lower(u.first_name || ' ' || u.last_name) LIKE $%d)", i, i)
+	}
+	return q, args
+}
+
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
@@ -318,4 +329,45 @@ func decodeCursor(s string) (userCursor, error) {
 		return c, errors.New("bad id in cursor")
 	}
 	return c, nil
+}
+
+// Decision is the answer to "may this user enter the portal, and do what?".
+type Decision struct {
+	Allowed     bool
+	Status      domain.UserStatus
+	Permissions domain.Permissions
+}
+
+// Access decides for one user of org from the read models in one indexed
+// query: status, the portal switch, the company's portal and the layered
+// permissions. The helpdesk asks this on every page view.
+func (u *Users) Access(ctx context.Context, org domain.OrgID, id domain.UserID) (Decision, bool, error) {
+	if !domain.ValidID(string(id)) {
+		return Decision{}, false, nil
+	}
+	var d Decision
+	var role, company, user domain.Permissions
+	var companyActive, portalEnabled bool
+	err := u.pool.QueryRow(ctx, `SELECT u.status, u.permissions, coalesce(r.permissions, '{}'), coalesce(c.permissions, '{}'),
+		u.company_id IS NULL OR coalesce(c.portal_active, false), coalesce(o.portal_enabled, false)
+		FROM users_view u
+		LEFT JOIN roles_view r ON r.role_id = u.role_id
+		LEFT JOIN companies_view c ON c.company_id = u.company_id
+		LEFT JOIN orgs_view o ON o.org_id = u.org_id
+		WHERE u.user_id = $1 AND u.org_id = $2`, string(id), string(org)).Scan(&d.Status, &user, &role, &company, &companyActive, &portalEnabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Decision{}, false, nil
+	}
+	if err != nil {
+		return Decision{}, false, fmt.Errorf("access of %s: %w", id, err)
+	}
+	d.Permissions = domain.EffectivePermissions(role, company, user)
+	d.Allowed = domain.AccessAllowed(d.Status, portalEnabled, companyActive, d.Permissions)
+	if !d.Allowed {
+		// Someone who may not enter may do nothing inside either.
+		for p := range d.Permissions {
+			d.Permissions[p] = false
+		}
+	}
+	return d, true, nil
 }

@@ -21,7 +21,7 @@ fi
 version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -z "$version" ]; then
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
-  pg_createcluster "$version" main >/dev/null
+  pg_createcluster --locale C.UTF-8 --encoding UTF8 "$version" main >/dev/null
 fi
 
 # Local development and CI only: trust connections from this machine.

@@ -137,7 +137,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	go wake.Run(runCtx)
 
 	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, log, users, projections.NewCompanies(), projections.NewRoles())
+	runner, err := projections.NewRunner(store, wake, log, users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs())
 	if err != nil {
 		return err
 	}
