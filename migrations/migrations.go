@@ -83,6 +83,10 @@ func Versions(ctx context.Context, databaseURL string) (current, latest int64, e
 	return current, latest, nil
 }
 
+// CreateOptions makes every database UTF-8 with Unicode-aware case
+// folding, whatever locale the server was installed with.
+const CreateOptions = "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+
 // EnsureDatabase creates the database named in databaseURL if it is missing,
 // connecting to the server's "postgres" database to do so.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
@@ -108,7 +112,7 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	if exists {
 		return nil
 	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" "+CreateOptions)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created concurrently by another process
 		return nil

@@ -59,3 +59,6 @@ func (*Companies) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEve
 	}
 	return nil
 }
+
+// Tables are the tables this read model owns.
+func (*Companies) Tables() []string { return []string{"companies_view"} }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-
 	"gatehouse/domain"
 )
 
@@ -71,9 +70,9 @@ func (u *Users) WriteCSV(ctx context.Context, w io.Writer, org domain.OrgID, sel
 	record := make([]string, len(ExportHeader))
 	var (
 		id, first, last, email, status, companyID, companyName, roleID, roleName, invStatus, props string
-		access                                                                                    bool
-		expires                                                                                   *time.Time
-		created, updated                                                                          time.Time
+		access                                                                                     bool
+		expires                                                                                    *time.Time
+		created, updated                                                                           time.Time
 	)
 	for rows.Next() {
 		if err := rows.Scan(&id, &first, &last, &email, &status, &access, &companyID, &companyName, &roleID, &roleName,
@@ -108,4 +107,3 @@ func (u *Users) WriteCSV(ctx context.Context, w io.Writer, org domain.OrgID, sel
 	}
 	return n, bw.Flush()
 }
-

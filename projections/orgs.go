@@ -43,3 +43,6 @@ func (*Orgs) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, e
 	}
 	return nil
 }
+
+// Tables are the tables this read model owns.
+func (*Orgs) Tables() []string { return []string{"orgs_view"} }

@@ -45,3 +45,6 @@ func (*Roles) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 	}
 	return nil
 }
+
+// Tables are the tables this read model owns.
+func (*Roles) Tables() []string { return []string{"roles_view"} }

@@ -27,8 +27,11 @@ type Projection interface {
 	// Name is the consumer group of the projection.
 	Name() string
 	// Apply applies one event in tx. It must be safe to run twice for the
-	// same event (the version guards in the SQL make it so).
+	// same event (the version guards in the SQL make it so). Table names
+	// are unqualified: a rebuild points them elsewhere with search_path.
 	Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error
+	// Tables are the tables the read model owns, swapped whole by a rebuild.
+	Tables() []string
 }
 
 // Runner feeds projections from the event log through one Watermill router,

@@ -26,7 +26,8 @@ type counting struct {
 	attempts atomic.Int32
 }
 
-func (*counting) Name() string { return "counting" }
+func (*counting) Name() string     { return "counting" }
+func (*counting) Tables() []string { return []string{"test_counter"} }
 
 func (c *counting) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, _ domain.Event) error {
 	c.attempts.Add(1)

@@ -96,39 +96,40 @@ func scanUser(row pgx.Row, extra ...any) (UserRow, error) {
 	return r, err
 }
 
-// Apply keeps users_view up to date.
-func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error {
-	if !strings.HasPrefix(e.StreamID, "user-") {
-		return nil
-	}
-	if c, ok := ev.(domain.UserCreated); ok {
-		status := domain.StatusOf(c.PortalAccess, false, false, false, false)
-		props := c.Properties
-		if props == nil {
-			props = map[string]any{}
+// userTableColumns are users_view's columns in the order rowValues gives.
+var userTableColumns = []string{"user_id", "org_id", "company_id", "role_id", "first_name", "last_name", "email", "status",
+	"portal_access", "has_account", "deactivated", "removed", "properties", "permissions", "invitation_id", "invitation_status",
+	"invitation_expires_at", "version", "created_at", "updated_at"}
+
+// rowValues is the row as users_view stores it; the live handler and the
+// bulk rebuild both write through it, so their rows are identical.
+func rowValues(r *UserRow) []any {
+	opt := func(s string) any {
+		if s == "" {
+			return nil
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO users_view (user_id, org_id, company_id, role_id, first_name, last_name, email, status,
-			portal_access, properties, version, created_at, updated_at)
-			VALUES ($1, $2, NULLIF($3, '')::uuid, NULLIF($4, '')::uuid, $5, $6, $7, $8, $9, $10, $11, $12, $12)
-			ON CONFLICT (user_id) DO NOTHING`,
-			string(c.UserID), string(c.OrgID), string(c.CompanyID), string(c.RoleID), c.FirstName, c.LastName, c.Email,
-			string(status), c.PortalAccess, props, e.StreamVersion, e.RecordedAt)
-		if err != nil {
-			return fmt.Errorf("insert user %s: %w", c.UserID, err)
-		}
-		return nil
+		return s
 	}
-	id := strings.TrimPrefix(e.StreamID, "user-")
-	r, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users_view u WHERE user_id = $1 FOR UPDATE`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("user %s: event %s at version %d before UserCreated", id, e.Type, e.StreamVersion)
+	var expires any
+	if r.InvitationID != "" {
+		expires = r.InvitationExpiresAt
 	}
-	if err != nil {
-		return fmt.Errorf("read user %s: %w", id, err)
-	}
-	if r.Version >= e.StreamVersion {
-		return nil // applied before
-	}
+	return []any{string(r.ID), string(r.OrgID), opt(string(r.CompanyID)), opt(string(r.RoleID)), r.FirstName, r.LastName, r.Email,
+		string(r.Status), r.PortalAccess, r.HasAccount, r.Deactivated, r.Removed, r.Properties, r.Permissions,
+		opt(string(r.InvitationID)), opt(string(r.InvitationState)), expires, r.Version, r.CreatedAt, r.UpdatedAt}
+}
+
+// newUserRow is the row a UserCreated starts.
+func newUserRow(e eventstore.RecordedEvent, c domain.UserCreated) *UserRow {
+	r := &UserRow{ID: c.UserID, OrgID: c.OrgID, CompanyID: c.CompanyID, RoleID: c.RoleID, FirstName: c.FirstName,
+		LastName: c.LastName, Email: c.Email, PortalAccess: c.PortalAccess, Properties: c.Properties,
+		Version: e.StreamVersion, CreatedAt: e.RecordedAt, UpdatedAt: e.RecordedAt}
+	finishUserRow(r)
+	return r
+}
+
+// evolveUserRow applies one later event of the user's stream to the row.
+func evolveUserRow(r *UserRow, e eventstore.RecordedEvent, ev domain.Event) {
 	switch ev := ev.(type) {
 	case domain.InvitationSent:
 		r.InvitationID, r.InvitationState, r.InvitationExpiresAt = ev.InvitationID, domain.InvitationStatePending, ev.ExpiresAt
@@ -164,6 +165,11 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 	case domain.UserRemoved:
 		r.Removed = true
 	}
+	r.Version, r.UpdatedAt = e.StreamVersion, e.RecordedAt
+	finishUserRow(r)
+}
+
+func finishUserRow(r *UserRow) {
 	if r.Properties == nil {
 		r.Properties = map[string]any{}
 	}
@@ -171,20 +177,92 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 		r.Permissions = domain.Permissions{}
 	}
 	r.Status = domain.StatusOf(r.PortalAccess, r.HasAccount, r.InvitationState == domain.InvitationStatePending, r.Deactivated, r.Removed)
-	var expires any
-	if r.InvitationID != "" {
-		expires = r.InvitationExpiresAt
+}
+
+// Apply keeps users_view up to date, one event at a time. Rows carry their
+// stream version, so an event applied before changes nothing.
+func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error {
+	if !strings.HasPrefix(e.StreamID, "user-") {
+		return nil
 	}
-	_, err = tx.Exec(ctx, `UPDATE users_view SET company_id = NULLIF($2, '')::uuid, role_id = NULLIF($3, '')::uuid,
-		first_name = $4, last_name = $5, email = $6, status = $7, portal_access = $8, has_account = $9, deactivated = $10,
-		removed = $11, properties = $12, invitation_id = NULLIF($13, '')::uuid, invitation_status = NULLIF($14, ''),
-		invitation_expires_at = $15, version = $16, updated_at = $17, permissions = $18
-		WHERE user_id = $1`,
-		id, string(r.CompanyID), string(r.RoleID), r.FirstName, r.LastName, r.Email, string(r.Status), r.PortalAccess,
-		r.HasAccount, r.Deactivated, r.Removed, r.Properties, string(r.InvitationID), string(r.InvitationState), expires,
-		e.StreamVersion, e.RecordedAt, r.Permissions)
+	if c, ok := ev.(domain.UserCreated); ok {
+		_, err := tx.Exec(ctx, `INSERT INTO users_view (`+strings.Join(userTableColumns, ", ")+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+			ON CONFLICT (user_id) DO NOTHING`, rowValues(newUserRow(e, c))...)
+		if err != nil {
+			return fmt.Errorf("insert user %s: %w", c.UserID, err)
+		}
+		return nil
+	}
+	id := strings.TrimPrefix(e.StreamID, "user-")
+	r, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users_view u WHERE user_id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("user %s: event %s at version %d before UserCreated", id, e.Type, e.StreamVersion)
+	}
+	if err != nil {
+		return fmt.Errorf("read user %s: %w", id, err)
+	}
+	if r.Version >= e.StreamVersion {
+		return nil // applied before
+	}
+	evolveUserRow(&r, e, ev)
+	v := rowValues(&r)
+	_, err = tx.Exec(ctx, `UPDATE users_view SET company_id = $3, role_id = $4, first_name = $5, last_name = $6, email = $7,
+		status = $8, portal_access = $9, has_account = $10, deactivated = $11, removed = $12, properties = $13, permissions = $14,
+		invitation_id = $15, invitation_status = $16, invitation_expires_at = $17, version = $18, updated_at = $20
+		WHERE user_id = $1 AND org_id = $2 AND created_at = $19`, v...)
 	if err != nil {
 		return fmt.Errorf("update user %s: %w", id, err)
+	}
+	return nil
+}
+
+// Tables are the tables this read model owns.
+func (*Users) Tables() []string { return []string{"users_view"} }
+
+// Fold returns a bulk rebuilder: rows are built in memory from the whole
+// log, then written with one COPY.
+func (*Users) Fold() Fold { return &usersFold{rows: map[string]*UserRow{}} }
+
+type usersFold struct {
+	rows  map[string]*UserRow
+	order []*UserRow
+}
+
+func (f *usersFold) Add(e eventstore.RecordedEvent, ev domain.Event) error {
+	if !strings.HasPrefix(e.StreamID, "user-") {
+		return nil
+	}
+	id := strings.TrimPrefix(e.StreamID, "user-")
+	if c, ok := ev.(domain.UserCreated); ok {
+		if _, dup := f.rows[id]; !dup {
+			r := newUserRow(e, c)
+			f.rows[id] = r
+			f.order = append(f.order, r)
+		}
+		return nil
+	}
+	r, ok := f.rows[id]
+	if !ok {
+		return fmt.Errorf("user %s: event %s at version %d before UserCreated", id, e.Type, e.StreamVersion)
+	}
+	if r.Version < e.StreamVersion {
+		evolveUserRow(r, e, ev)
+	}
+	return nil
+}
+
+func (f *usersFold) Flush(ctx context.Context, tx pgx.Tx) error {
+	i := 0
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"users_view"}, userTableColumns, pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(f.order) {
+			return nil, nil
+		}
+		i++
+		return rowValues(f.order[i-1]), nil
+	}))
+	if err != nil {
+		return fmt.Errorf("copy users: %w", err)
 	}
 	return nil
 }

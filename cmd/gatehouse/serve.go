@@ -136,8 +136,9 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	wake := eventstore.NewWakeup(g.databaseURL, log.With().Str("component", "wakeup").Logger())
 	go wake.Run(runCtx)
 
-	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, log, users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs())
+	all := projections.All(store)
+	users := all[0].(*projections.Users)
+	runner, err := projections.NewRunner(store, wake, log, all...)
 	if err != nil {
 		return err
 	}

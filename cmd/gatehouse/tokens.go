@@ -73,7 +73,8 @@ func tokensCommand(g *globalFlags) *cobra.Command {
 }
 
 func projectionsCommand(g *globalFlags) *cobra.Command {
-	p := &cobra.Command{Use: "projections", Short: "Inspect the read models"}
+	p := &cobra.Command{Use: "projections", Short: "Inspect and rebuild the read models"}
+	p.AddCommand(rebuildCommand(g))
 	p.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List each read model's consumer group with its position and lag",

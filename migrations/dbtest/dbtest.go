@@ -95,7 +95,7 @@ func ensureTemplate(ctx context.Context, t testing.TB, admin *pgx.Conn, server s
 	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+building+" WITH (FORCE)"); err != nil {
 		t.Fatalf("drop half-built template: %v", err)
 	}
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building); err != nil {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+building+" "+migrations.CreateOptions); err != nil {
 		t.Fatalf("create template: %v", err)
 	}
 	if _, err := migrations.Up(ctx, withDatabase(t, server, building)); err != nil {

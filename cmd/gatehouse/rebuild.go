@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mattn/go-isatty"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"gatehouse/commands"
+	"gatehouse/eventstore"
+	"gatehouse/projections"
+)
+
+func rebuildCommand(g *globalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rebuild [NAME...]",
+		Short: "Rebuild read models from the events beside the live ones, then switch over (all when no NAME)",
+		Long: "Builds each read model afresh from the event log into new tables while the live tables keep\n" +
+			"answering, then swaps them in atomically and moves the read model's position, so a running\n" +
+			"server goes on from there. Shows a progress bar on a terminal, log lines otherwise.\n" +
+			"Names: users, companies, roles, orgs.",
+		RunE: func(cmd *cobra.Command, names []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			return withApp(cmd.Context(), g, func(_ *commands.App, pool *pgxpool.Pool) error {
+				store := eventstore.New(pool)
+				ps, err := projections.ByName(store, names...)
+				if err != nil {
+					return usageError{err}
+				}
+				terminal := isatty.IsTerminal(os.Stderr.Fd())
+				for _, p := range ps {
+					var bar *progressbar.ProgressBar
+					lastLog := time.Now()
+					start := time.Now()
+					progress := func(done, total int64) {
+						if terminal {
+							if bar == nil {
+								bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription("rebuild "+p.Name()),
+									progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+									progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+									progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth())
+							}
+							bar.ChangeMax64(total)
+							_ = bar.Set64(done)
+							return
+						}
+						if time.Since(lastLog) >= 2*time.Second {
+							rate := float64(done) / time.Since(start).Seconds()
+							eta := time.Duration(float64(total-done)/rate) * time.Second
+							log.Info().Str("projection", p.Name()).Int64("events", done).Int64("total", total).
+								Int("events_per_s", int(rate)).Dur("eta", eta).Msg("rebuilding")
+							lastLog = time.Now()
+						}
+					}
+					res, err := projections.Rebuild(cmd.Context(), store, p, progress)
+					if bar != nil {
+						_ = bar.Finish()
+						fmt.Fprintln(os.Stderr)
+					}
+					if err != nil {
+						return err
+					}
+					rate := float64(res.Events) / res.Duration.Seconds()
+					log.Info().Str("projection", p.Name()).Int64("events", res.Events).Dur("took", res.Duration).
+						Int("events_per_s", int(rate)).Int64("position", res.Position).Msg("rebuilt and switched over")
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %d events in %s (%.0f events/s), switched over at position %d\n",
+						p.Name(), res.Events, res.Duration.Round(time.Millisecond), rate, res.Position)
+				}
+				return nil
+			})
+		},
+	}
+}
