@@ -165,7 +165,15 @@ func TestCSVExport(t *testing.T) {
 		}
 		return rows[1:]
 	}
-	eventually(t, "all users exported", func() bool { return len(export("")) == len(names) })
+	eventually(t, "all users exported with their company", func() bool {
+		rows := export("")
+		for _, row := range rows {
+			if row[7] != "Globex" {
+				return false
+			}
+		}
+		return len(rows) == len(names)
+	})
 	byID := map[string][]string{}
 	for _, row := range export("") {
 		byID[row[0]] = row
