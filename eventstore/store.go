@@ -288,7 +288,7 @@ func (s *Store) retryResult(ctx context.Context, req AppendRequest, insertErr er
 	}, nil
 }
 
-const eventColumns = `position, transaction_id::text::bigint, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at`
+const eventColumns = `position, transaction_id::text::bigint AS xid, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at`
 
 func scanEvent(row pgx.Row) (RecordedEvent, error) {
 	var e RecordedEvent
@@ -362,6 +362,48 @@ var ErrUnknownPosition = errors.New("unknown position")
 // its snapshot was taken.
 func (s *Store) ReadAll(ctx context.Context, after Cursor, limit int) ([]RecordedEvent, error) {
 	return s.readAll(ctx, "", after, limit)
+}
+
+// ScanFilter narrows a bulk read of the log for a rebuild.
+type ScanFilter struct {
+	// StreamPrefix keeps only streams whose id starts with it ("" for all).
+	StreamPrefix string
+}
+
+// Scan is ReadAll for bulk readers such as rebuilds: it returns the events
+// after the cursor that match the filter, without their metadata, and the
+// cursor to continue from.
+func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter) ([]RecordedEvent, error) {
+	q := `SELECT position, transaction_id::text::bigint AS xid, event_id, stream_id, stream_version, coalesce(org_id::text, ''),
+		event_type, schema_version, data, recorded_at FROM events
+		WHERE (transaction_id, position) > ($1::text::xid8, $2)
+		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
+	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit}
+	if f.StreamPrefix != "" {
+		q += ` AND stream_id LIKE $4`
+		args = append(args, f.StreamPrefix+"%")
+	}
+	q += ` ORDER BY transaction_id, position LIMIT $3`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("scan log after %d: %w", after.Position, err)
+	}
+	defer rows.Close()
+	out := make([]RecordedEvent, 0, limit)
+	for rows.Next() {
+		var e RecordedEvent
+		var xid int64
+		var data []byte
+		if err := rows.Scan(&e.Position, &xid, &e.ID, &e.StreamID, &e.StreamVersion, &e.OrgID, &e.Type, &e.SchemaVersion, &data, &e.RecordedAt); err != nil {
+			return nil, fmt.Errorf("scan log after %d: %w", after.Position, err)
+		}
+		e.TransactionID, e.Data = uint64(xid), data
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("scan log after %d: %w", after.Position, err)
+	}
+	return out, nil
 }
 
 // ReadOrg is ReadAll restricted to one organization's events.

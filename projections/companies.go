@@ -62,3 +62,6 @@ func (*Companies) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEve
 
 // Tables are the tables this read model owns.
 func (*Companies) Tables() []string { return []string{"companies_view"} }
+
+// StreamPrefix is the kind of stream this read model reads.
+func (*Companies) StreamPrefix() string { return "company-" }

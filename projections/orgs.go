@@ -46,3 +46,6 @@ func (*Orgs) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, e
 
 // Tables are the tables this read model owns.
 func (*Orgs) Tables() []string { return []string{"orgs_view"} }
+
+// StreamPrefix is the kind of stream this read model reads.
+func (*Orgs) StreamPrefix() string { return "org-" }

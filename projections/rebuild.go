@@ -72,21 +72,43 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 	if err := conn.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&total); err != nil {
 		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
-	var cursor eventstore.Cursor
 	fold := Fold(nil)
 	if f, ok := p.(Folder); ok {
 		fold = f.Fold()
 	}
-	// Read the log up to now. With a fold, rows build up in memory and
-	// are written with one COPY; without, events are applied in batches.
-	for {
-		events, err := store.ReadAll(ctx, cursor, rebuildBatch)
-		if err != nil {
-			return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	// Read the log up to now, one batch ahead of the folding: reading waits
+	// on the database, folding on the CPU. With a fold, rows build up in
+	// memory and are written with one COPY; without, events are applied in
+	// batches.
+	batches := make(chan []eventstore.RecordedEvent, 2)
+	readErr := make(chan error, 1)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	go func() {
+		defer close(batches)
+		var cursor eventstore.Cursor
+		for {
+			events, err := store.Scan(readCtx, cursor, rebuildBatch, eventstore.ScanFilter{StreamPrefix: p.StreamPrefix()})
+			if err != nil {
+				readErr <- fmt.Errorf("rebuild %s: %w", p.Name(), err)
+				return
+			}
+			if len(events) == 0 {
+				return
+			}
+			select {
+			case batches <- events:
+			case <-readCtx.Done():
+				return
+			}
+			if len(events) < rebuildBatch {
+				return
+			}
+			cursor = eventstore.After(events[len(events)-1])
 		}
-		if len(events) == 0 {
-			break
-		}
+	}()
+	var cursor eventstore.Cursor
+	for events := range batches {
 		if fold != nil {
 			for _, e := range events {
 				ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
@@ -105,9 +127,11 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 		if progress != nil {
 			progress(res.Events, max(total, res.Events))
 		}
-		if len(events) < rebuildBatch {
-			break
-		}
+	}
+	select {
+	case err := <-readErr:
+		return res, err
+	default:
 	}
 	if fold != nil {
 		tx, err := conn.Begin(ctx)

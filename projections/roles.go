@@ -48,3 +48,6 @@ func (*Roles) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 
 // Tables are the tables this read model owns.
 func (*Roles) Tables() []string { return []string{"roles_view"} }
+
+// StreamPrefix is the kind of stream this read model reads.
+func (*Roles) StreamPrefix() string { return "org-" }

@@ -32,6 +32,9 @@ type Projection interface {
 	Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error
 	// Tables are the tables the read model owns, swapped whole by a rebuild.
 	Tables() []string
+	// StreamPrefix is the kind of stream the read model reads ("user-"),
+	// so a rebuild reads only those; "" for every stream.
+	StreamPrefix() string
 }
 
 // Runner feeds projections from the event log through one Watermill router,

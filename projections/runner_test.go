@@ -26,8 +26,9 @@ type counting struct {
 	attempts atomic.Int32
 }
 
-func (*counting) Name() string     { return "counting" }
-func (*counting) Tables() []string { return []string{"test_counter"} }
+func (*counting) Name() string         { return "counting" }
+func (*counting) Tables() []string     { return []string{"test_counter"} }
+func (*counting) StreamPrefix() string { return "" }
 
 func (c *counting) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, _ domain.Event) error {
 	c.attempts.Add(1)

@@ -449,3 +449,6 @@ func (u *Users) Access(ctx context.Context, org domain.OrgID, id domain.UserID) 
 	}
 	return d, true, nil
 }
+
+// StreamPrefix is the kind of stream this read model reads.
+func (*Users) StreamPrefix() string { return "user-" }
