@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"gatehouse/migrations/dbtest"
 )
 
 func benchClient() *http.Client {
@@ -35,7 +37,8 @@ func createUserRequest(b testing.TB, url, token, company string, n int64) *http.
 func BenchmarkCreateUserHTTP(b *testing.B) {
 	for _, clients := range []int{1, 4, 16} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			h := newHarness(b)
+			pool, _ := dbtest.NewPool(b)
+			h := newHarnessOn(b, pool, false)
 			o := h.newOrg("bench")
 			company := o.setup()
 			client := benchClient()
@@ -81,7 +84,8 @@ func BenchmarkCreateUserHTTP(b *testing.B) {
 //	go test -run '^$' -bench ProjectionLag -benchtime 1x ./http
 func BenchmarkProjectionLag(b *testing.B) {
 	const rate, duration = 200, 10 * time.Second
-	h := newHarness(b)
+	pool, _ := dbtest.NewPool(b)
+	h := newHarnessOn(b, pool, false)
 	o := h.newOrg("lag")
 	company := o.setup()
 	client := benchClient()

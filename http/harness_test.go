@@ -55,6 +55,14 @@ type harness struct {
 func newHarness(t testing.TB) *harness {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
+	return newHarnessOn(t, pool)
+}
+
+// newHarnessOn runs the service on an existing database. Benchmarks pass
+// contract=false: checking every answer against the OpenAPI document costs
+// more CPU than the answer.
+func newHarnessOn(t testing.TB, pool *pgxpool.Pool, contract ...bool) *harness {
+	t.Helper()
 	store := eventstore.New(pool)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,7 +82,11 @@ func newHarness(t testing.TB) *harness {
 	srv := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
 		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true})
-	ts := httptest.NewServer(newContract(t).wrap(srv.Handler()))
+	handler := srv.Handler()
+	if len(contract) == 0 || contract[0] {
+		handler = newContract(t).wrap(handler)
+	}
+	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ts.Close()
 		_ = runner.Close()

@@ -146,6 +146,13 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 			return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 		}
 	}
+	// Fresh tables have no planner statistics; without them the first
+	// queries after the swap pick poor plans.
+	for _, t := range p.Tables() {
+		if _, err := conn.Exec(ctx, fmt.Sprintf(`ANALYZE %s.%s`, schema, t)); err != nil {
+			return res, fmt.Errorf("rebuild %s: analyze %s: %w", p.Name(), t, err)
+		}
+	}
 	if err := swap(ctx, conn.Conn(), p, schema, cursor); err != nil {
 		return res, err
 	}
