@@ -35,6 +35,7 @@ type App struct {
 	dummyOnce sync.Once
 	dummy     string
 	metrics   *commandMetrics
+	sealer    *Sealer
 }
 
 // Deps are what the command handlers need.
@@ -44,6 +45,9 @@ type Deps struct {
 	Hasher PasswordHasher   // NewArgon2Hasher() when nil
 	// Metrics is where command metrics are registered (none when nil).
 	Metrics prometheus.Registerer
+	// Sealer, when set, seals invitation tokens into their events so that
+	// the mail sender can build links (mail needs it).
+	Sealer *Sealer
 }
 
 // New returns the command handlers.
@@ -61,5 +65,5 @@ func New(d Deps) *App {
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
 	}
-	return &App{store: d.Store, pool: d.Store.Pool(), now: now, hasher: d.Hasher, maxAttempts: 8, metrics: newCommandMetrics(d.Metrics)}
+	return &App{store: d.Store, pool: d.Store.Pool(), now: now, hasher: d.Hasher, maxAttempts: 8, metrics: newCommandMetrics(d.Metrics), sealer: d.Sealer}
 }

@@ -65,7 +65,7 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 			for _, e := range events {
 				created.Apply(e)
 			}
-			sent, err := created.Invite(now, invite.id, invite.hash, invite.ttl)
+			sent, err := created.Invite(now, invite.id, invite.hash, invite.sealed, invite.ttl)
 			return append(events, sent...), err
 		},
 		result: func(u *domain.User, info streamInfo) (UserResult, error) {
@@ -81,10 +81,11 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 // pendingInvitation is a new link's secret, made before the decision so
 // that the domain stays free of randomness.
 type pendingInvitation struct {
-	id    domain.InvitationID
-	token string
-	hash  string
-	ttl   time.Duration
+	id     domain.InvitationID
+	token  string
+	hash   string
+	sealed string
+	ttl    time.Duration
 }
 
 func (a *App) prepareInvitation(ctx context.Context, org domain.OrgID) (*pendingInvitation, error) {
@@ -103,6 +104,12 @@ func (a *App) prepareInvitation(ctx context.Context, org domain.OrgID) (*pending
 	if err != nil {
 		return nil, err
 	}
+	var sealed string
+	if a.sealer != nil {
+		if sealed, err = a.sealer.Seal(token); err != nil {
+			return nil, err
+		}
+	}
 	ttl := time.Duration(o.Settings.InvitationTTLHours) * time.Hour
-	return &pendingInvitation{id: domain.InvitationID(id), token: token, hash: hash, ttl: ttl}, nil
+	return &pendingInvitation{id: domain.InvitationID(id), token: token, hash: hash, sealed: sealed, ttl: ttl}, nil
 }

@@ -100,6 +100,8 @@ type change[PA any, R any] struct {
 	decide func(agg PA, version int) ([]domain.Event, error)
 	// result builds the answer from the state after the events.
 	result func(agg PA, info streamInfo) (R, error)
+	// extra are statements to run in the append's transaction.
+	extra []eventstore.Statement
 }
 
 // execute runs load → decide → append, retrying on a concurrency conflict,
@@ -154,6 +156,7 @@ func execute[A any, PA interface {
 			return zero, err
 		}
 		req.RecordedAt = info.UpdatedAt
+		req.Statements = append(req.Statements, c.extra...)
 		if reqHash != nil {
 			stored, err := json.Marshal(res)
 			if err != nil {

@@ -26,7 +26,7 @@ func (a *App) InviteUser(ctx context.Context, meta Meta, id domain.UserID) (Invi
 			if !meta.reaches(u) {
 				return nil, domain.ErrUserNotFound
 			}
-			return u.Invite(now, invite.id, invite.hash, invite.ttl)
+			return u.Invite(now, invite.id, invite.hash, invite.sealed, invite.ttl)
 		},
 		result: func(u *domain.User, _ streamInfo) (InvitationResult, error) {
 			return InvitationResult{ID: u.Invitation.ID, State: u.Invitation.StateAt(now), ExpiresAt: u.Invitation.ExpiresAt, Token: invite.token}, nil

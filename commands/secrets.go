@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -51,4 +53,48 @@ func (h Argon2Hasher) Verify(password, hash string) (bool, error) {
 		return false, fmt.Errorf("verify password: %w", err)
 	}
 	return ok, nil
+}
+
+// Sealer encrypts invitation tokens (AES-256-GCM) for the mail sender, so
+// that links can be rebuilt by any process holding the service's secret key
+// while the database alone never reveals them.
+type Sealer struct{ aead cipher.AEAD }
+
+// NewSealer returns a sealer for a 32-byte key.
+func NewSealer(key []byte) (*Sealer, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("secret key must be 32 bytes, got %d", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	return &Sealer{aead: aead}, nil
+}
+
+// Seal encrypts a token; the result is URL-safe base64.
+func (s *Sealer) Seal(token string) (string, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("seal token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(s.aead.Seal(nonce, nonce, []byte(token), nil)), nil
+}
+
+// Open decrypts a sealed token.
+func (s *Sealer) Open(sealed string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return "", fmt.Errorf("open sealed token: malformed")
+	}
+	n := s.aead.NonceSize()
+	plain, err := s.aead.Open(nil, b[:n], b[n:], nil)
+	if err != nil {
+		return "", fmt.Errorf("open sealed token: %w", err)
+	}
+	return string(plain), nil
 }

@@ -221,7 +221,7 @@ func TestInviteUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := given(&domain.User{}, tt.given...)
-			got, err := u.Invite(now, inv2, "h2", 48*time.Hour)
+			got, err := u.Invite(now, inv2, "h2", "", 48*time.Hour)
 			then(t, got, err, tt.want, tt.err)
 		})
 	}

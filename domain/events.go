@@ -105,6 +105,10 @@ type (
 		// TokenHash is the hex SHA-256 of the link's token.
 		TokenHash string    `json:"token_hash"`
 		ExpiresAt time.Time `json:"expires_at"`
+		// SealedToken is the token encrypted with the service's secret key,
+		// so that the mail sender (in any process holding the key) can
+		// build the link; the database alone never reveals it.
+		SealedToken string `json:"sealed_token,omitempty"`
 	}
 	InvitationRevoked struct {
 		InvitationID InvitationID `json:"invitation_id"`
@@ -154,6 +158,33 @@ type (
 	UserRemoved struct {
 		Reason string `json:"reason,omitempty"`
 	}
+	InvitationEmailSent struct {
+		InvitationID InvitationID `json:"invitation_id"`
+		To           string       `json:"to"`
+	}
+	InvitationEmailFailed struct {
+		InvitationID InvitationID `json:"invitation_id"`
+		Error        string       `json:"error"`
+		Attempts     int          `json:"attempts"`
+	}
+	DeactivationEmailSent struct {
+		To string `json:"to"`
+	}
+	DeactivationEmailFailed struct {
+		Error    string `json:"error"`
+		Attempts int    `json:"attempts"`
+	}
+)
+
+// Order stream (one per helpdesk order).
+type (
+	OrderConfirmed struct {
+		OrderID   string    `json:"order_id"`
+		CompanyID CompanyID `json:"company_id"`
+		FirstName string    `json:"first_name"`
+		LastName  string    `json:"last_name"`
+		Email     string    `json:"email"`
+	}
 )
 
 func (OrganizationCreated) EventType() string      { return "OrganizationCreated" }
@@ -186,6 +217,11 @@ func (UserMovedToCompany) EventType() string       { return "UserMovedToCompany"
 func (UserDeactivated) EventType() string          { return "UserDeactivated" }
 func (UserReactivated) EventType() string          { return "UserReactivated" }
 func (UserRemoved) EventType() string              { return "UserRemoved" }
+func (InvitationEmailSent) EventType() string      { return "InvitationEmailSent" }
+func (InvitationEmailFailed) EventType() string    { return "InvitationEmailFailed" }
+func (DeactivationEmailSent) EventType() string    { return "DeactivationEmailSent" }
+func (DeactivationEmailFailed) EventType() string  { return "DeactivationEmailFailed" }
+func (OrderConfirmed) EventType() string           { return "OrderConfirmed" }
 
 // decoderFor returns the decoder of the named event type.
 func decoderFor(typ string) (func([]byte) (Event, error), bool) {
@@ -250,6 +286,16 @@ func decoderFor(typ string) (func([]byte) (Event, error), bool) {
 		return decodeAs[UserReactivated], true
 	case "UserRemoved":
 		return decodeAs[UserRemoved], true
+	case "InvitationEmailSent":
+		return decodeAs[InvitationEmailSent], true
+	case "InvitationEmailFailed":
+		return decodeAs[InvitationEmailFailed], true
+	case "DeactivationEmailSent":
+		return decodeAs[DeactivationEmailSent], true
+	case "DeactivationEmailFailed":
+		return decodeAs[DeactivationEmailFailed], true
+	case "OrderConfirmed":
+		return decodeAs[OrderConfirmed], true
 	}
 	return nil, false
 }

@@ -2,7 +2,9 @@ package domain
 
 import (
 	"regexp"
+	"slices"
 	"strings"
+	"text/template"
 )
 
 // SignupPolicy says who may sign up to the portal by themselves.
@@ -27,7 +29,22 @@ type PortalSettings struct {
 	InvitationTTLHours    int          `json:"invitation_ttl_hours"`
 	NotifyOnDeactivation  bool         `json:"notify_on_deactivation"`
 	DefaultRoleID         RoleID       `json:"default_role_id"`
+	// Templates are the operator's own emails, by kind ("invitation",
+	// "deactivation"); a kind without one uses the built-in template of
+	// the portal's language.
+	Templates map[string]EmailTemplate `json:"templates,omitempty"`
 }
+
+// EmailTemplate is a subject and a plain-text body in Go text/template
+// syntax, with {{.FirstName}}, {{.LastName}}, {{.Email}}, {{.PortalName}},
+// {{.AcceptURL}}, {{.ExpiresAt}} and {{.Reason}}.
+type EmailTemplate struct {
+	Subject string `json:"subject"`
+	Body    string `json:"body"`
+}
+
+// EmailKinds are the emails the portal sends.
+var EmailKinds = []string{"invitation", "deactivation"}
 
 // DefaultSettings are a new organization's settings.
 func DefaultSettings() PortalSettings {
@@ -47,6 +64,8 @@ type SettingsPatch struct {
 	InvitationTTLHours    *int
 	NotifyOnDeactivation  *bool
 	DefaultRoleID         *RoleID
+	// Templates replaces the custom templates (an empty map clears them).
+	Templates map[string]EmailTemplate
 }
 
 var (
@@ -167,6 +186,26 @@ func (o *Organization) ChangeSettings(p SettingsPatch) ([]Event, error) {
 		}
 		s.DefaultRoleID = *p.DefaultRoleID
 		note("default_role_id")
+	}
+	if p.Templates != nil {
+		for kind, tpl := range p.Templates {
+			if !slices.Contains(EmailKinds, kind) {
+				v.Add("templates."+kind, "is not an email kind (invitation, deactivation)")
+				continue
+			}
+			for part, text := range map[string]string{"subject": tpl.Subject, "body": tpl.Body} {
+				if strings.TrimSpace(text) == "" {
+					v.Add("templates."+kind+"."+part, "is required")
+				} else if _, err := template.New(kind).Option("missingkey=error").Parse(text); err != nil {
+					v.Add("templates."+kind+"."+part, "is not a valid template: "+err.Error())
+				}
+			}
+		}
+		s.Templates = p.Templates
+		if len(s.Templates) == 0 {
+			s.Templates = nil
+		}
+		note("templates")
 	}
 	if s.SignupPolicy == SignupAllowedDomains && len(s.AllowedDomains) == 0 {
 		v.Add("allowed_domains", "must name at least one domain when signup_policy is allowed_domains")

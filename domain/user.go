@@ -302,6 +302,24 @@ func (u *User) Update(p UserPatch) ([]Event, error) {
 	return events, nil
 }
 
+// RecordEmail decides the event that records an email's outcome: the
+// invitation email when invitation is set, else the deactivation email.
+// sendErr is empty on success.
+func (u *User) RecordEmail(invitation InvitationID, to, sendErr string, attempts int) ([]Event, error) {
+	if !u.Exists() {
+		return nil, ErrUserNotFound
+	}
+	switch {
+	case invitation != "" && sendErr == "":
+		return []Event{InvitationEmailSent{InvitationID: invitation, To: to}}, nil
+	case invitation != "":
+		return []Event{InvitationEmailFailed{InvitationID: invitation, Error: sendErr, Attempts: attempts}}, nil
+	case sendErr == "":
+		return []Event{DeactivationEmailSent{To: to}}, nil
+	}
+	return []Event{DeactivationEmailFailed{Error: sendErr, Attempts: attempts}}, nil
+}
+
 // SignUp creates a user who registers themselves: an account with a
 // password at once. The caller has applied the sign-up policy.
 func (u *User) SignUp(n NewUser, passwordHash string) ([]Event, error) {
@@ -377,7 +395,7 @@ func (u *User) Create(n NewUser) ([]Event, error) {
 
 // Invite sends a new invitation link, killing the previous one. It stays
 // possible until the person has an account.
-func (u *User) Invite(now time.Time, id InvitationID, tokenHash string, ttl time.Duration) ([]Event, error) {
+func (u *User) Invite(now time.Time, id InvitationID, tokenHash, sealedToken string, ttl time.Duration) ([]Event, error) {
 	switch {
 	case !u.Exists():
 		return nil, ErrUserNotFound
@@ -396,7 +414,7 @@ func (u *User) Invite(now time.Time, id InvitationID, tokenHash string, ttl time
 	if u.Invitation != nil && u.Invitation.State == InvitationStatePending {
 		events = append(events, InvitationRevoked{InvitationID: u.Invitation.ID, Reason: "superseded"})
 	}
-	return append(events, InvitationSent{InvitationID: id, TokenHash: tokenHash, ExpiresAt: now.Add(ttl).UTC()}), nil
+	return append(events, InvitationSent{InvitationID: id, TokenHash: tokenHash, ExpiresAt: now.Add(ttl).UTC(), SealedToken: sealedToken}), nil
 }
 
 // AcceptInvitation turns the invitation into an account with a password.

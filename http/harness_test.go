@@ -21,7 +21,9 @@ import (
 	gatehttp "gatehouse/http"
 	"gatehouse/migrations"
 	"gatehouse/migrations/dbtest"
+	"gatehouse/notify"
 	"gatehouse/projections"
+	"gatehouse/sagas"
 )
 
 // clock is a test clock that tests move forward.
@@ -50,6 +52,7 @@ type harness struct {
 	pool  *pgxpool.Pool
 	app   *commands.App
 	clock *clock
+	mail  *mailbox
 }
 
 func newHarness(t testing.TB) *harness {
@@ -58,10 +61,29 @@ func newHarness(t testing.TB) *harness {
 	return newHarnessOn(t, pool)
 }
 
+// newMailHarness is the service with mail on, sending to a real SMTP
+// server in this process.
+func newMailHarness(t testing.TB) *harness {
+	t.Helper()
+	pool, _ := dbtest.NewPool(t)
+	box := newMailbox(t)
+	return newHarnessWith(t, pool, harnessOptions{contract: true, mail: box})
+}
+
+type harnessOptions struct {
+	contract bool
+	mail     *mailbox
+}
+
 // newHarnessOn runs the service on an existing database. Benchmarks pass
 // contract=false: checking every answer against the OpenAPI document costs
 // more CPU than the answer.
 func newHarnessOn(t testing.TB, pool *pgxpool.Pool, contract ...bool) *harness {
+	t.Helper()
+	return newHarnessWith(t, pool, harnessOptions{contract: len(contract) == 0 || contract[0]})
+}
+
+func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harness {
 	t.Helper()
 	store := eventstore.New(pool)
 	clk := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
@@ -69,21 +91,46 @@ func newHarnessOn(t testing.TB, pool *pgxpool.Pool, contract ...bool) *harness {
 	wake := eventstore.NewWakeup(pool.Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
 	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs())
+	runner, err := projections.NewRunner(store, wake, testLog(t), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs())
 	if err != nil {
 		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(projections.NewLagCollector(pool))
+	sealer, err := commands.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := commands.New(commands.Deps{Store: store, Clock: clk.Now, Metrics: reg, Sealer: sealer})
+	for _, r := range []interface {
+		Name() string
+		React(context.Context, eventstore.RecordedEvent, domain.Event) error
+	}{sagas.NewAutoInvite(app, testLog(t), reg), sagas.NewSuperUser(app, testLog(t), reg)} {
+		if err := runner.AddReaction(r.Name(), r.React); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sagas.AddHelpdeskInbox(runner.Router(), pool, app, zerolog.Nop(), eventstore.WatermillLogger(zerolog.Nop())); err != nil {
+		t.Fatal(err)
+	}
+	if opts.mail != nil {
+		transport, err := notify.NewSMTP("smtp://"+opts.mail.addr, "Gatehouse <noreply@portal.test>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sender := notify.NewSender(app, transport, notify.Config{PublicURL: "http://portal.test", Attempts: 3, Backoff: 50 * time.Millisecond}, zerolog.Nop(), reg)
+		if err := runner.AddReaction(sender.Name(), sender.React); err != nil {
+			t.Fatal(err)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
 	<-runner.Running()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(projections.NewLagCollector(pool))
-	app := commands.New(commands.Deps{Store: store, Clock: clk.Now, Metrics: reg})
 	srv := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
-		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true})
+		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true, MailEnabled: opts.mail != nil})
 	handler := srv.Handler()
-	if len(contract) == 0 || contract[0] {
+	if opts.contract {
 		handler = newContract(t).wrap(handler)
 	}
 	ts := httptest.NewServer(handler)
@@ -93,7 +140,7 @@ func newHarnessOn(t testing.TB, pool *pgxpool.Pool, contract ...bool) *harness {
 		cancel()
 		<-done
 	})
-	return &harness{t: t, url: ts.URL, pool: pool, app: app, clock: clk}
+	return &harness{t: t, url: ts.URL, pool: pool, app: app, clock: clk, mail: opts.mail}
 }
 
 // org is an organization with its admin token.
@@ -279,4 +326,10 @@ func (h *harness) doForm(path, body string) response {
 		h.t.Fatal(err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// testLog writes warnings and errors into the test's log, so a failing
+// test shows what went wrong inside handlers.
+func testLog(t testing.TB) zerolog.Logger {
+	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 }

@@ -33,3 +33,31 @@ func (s *Server) recordTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "ticket_id": body.TicketID})
 }
+
+type orderRequest struct {
+	OrderID   string `json:"order_id"`
+	CompanyID string `json:"company_id"`
+	Contact   struct {
+		FirstName string `json:"first_name"`
+		LastName  string `json:"last_name"`
+		Email     string `json:"email"`
+	} `json:"contact"`
+}
+
+// recordOrder accepts an order-confirmed event from the helpdesk, recorded
+// once per order id; the super-user saga reacts to it.
+func (s *Server) recordOrder(w http.ResponseWriter, r *http.Request) {
+	var body orderRequest
+	meta, _, err := s.commandInput(r, &body)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	err = s.app.RecordOrder(r.Context(), meta, commands.RecordOrder{OrderID: body.OrderID, CompanyID: body.CompanyID,
+		FirstName: body.Contact.FirstName, LastName: body.Contact.LastName, Email: body.Contact.Email})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "order_id": body.OrderID})
+}

@@ -70,11 +70,12 @@ func (h *harness) countEvents(typ string) int {
 	return n
 }
 
-// eventually retries check until it passes or 5 s pass (read models are
-// eventually consistent with commands).
+// eventually retries check until it passes or 20 s pass (read models are
+// eventually consistent with commands; the bound is generous because the
+// race detector and parallel tests slow everything down).
 func eventually(t *testing.T, what string, check func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !check() {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not reached in time", what)

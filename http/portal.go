@@ -9,21 +9,22 @@ import (
 )
 
 type portalJSON struct {
-	OrgID                 string   `json:"org_id"`
-	Name                  string   `json:"name"`
-	Slug                  string   `json:"slug"`
-	Enabled               bool     `json:"enabled"`
-	Language              string   `json:"language"`
-	CustomDomain          *string  `json:"custom_domain"`
-	HelpDocsEnabled       bool     `json:"help_docs_enabled"`
-	Inboxes               []string `json:"inboxes"`
-	SignupPolicy          string   `json:"signup_policy"`
-	AllowedDomains        []string `json:"allowed_domains"`
-	AutoInviteDepartments []string `json:"auto_invite_departments"`
-	InvitationTTLHours    int      `json:"invitation_ttl_hours"`
-	NotifyOnDeactivation  bool     `json:"notify_on_deactivation"`
-	DefaultRoleID         *string  `json:"default_role_id"`
-	Version               int      `json:"version"`
+	OrgID                 string                          `json:"org_id"`
+	Name                  string                          `json:"name"`
+	Slug                  string                          `json:"slug"`
+	Enabled               bool                            `json:"enabled"`
+	Language              string                          `json:"language"`
+	CustomDomain          *string                         `json:"custom_domain"`
+	HelpDocsEnabled       bool                            `json:"help_docs_enabled"`
+	Inboxes               []string                        `json:"inboxes"`
+	SignupPolicy          string                          `json:"signup_policy"`
+	AllowedDomains        []string                        `json:"allowed_domains"`
+	AutoInviteDepartments []string                        `json:"auto_invite_departments"`
+	InvitationTTLHours    int                             `json:"invitation_ttl_hours"`
+	NotifyOnDeactivation  bool                            `json:"notify_on_deactivation"`
+	DefaultRoleID         *string                         `json:"default_role_id"`
+	Templates             map[string]domain.EmailTemplate `json:"templates"`
+	Version               int                             `json:"version"`
 }
 
 func nonNil(s []string) []string {
@@ -35,11 +36,15 @@ func nonNil(s []string) []string {
 
 func toPortalJSON(p commands.PortalResult) portalJSON {
 	s := p.Settings
-	return portalJSON{OrgID: string(p.OrgID), Name: p.Name, Slug: p.Slug, Enabled: p.Enabled,
+	j := portalJSON{OrgID: string(p.OrgID), Name: p.Name, Slug: p.Slug, Enabled: p.Enabled,
 		Language: s.Language, CustomDomain: optional(s.CustomDomain), HelpDocsEnabled: s.HelpDocsEnabled,
 		Inboxes: nonNil(s.Inboxes), SignupPolicy: string(s.SignupPolicy), AllowedDomains: nonNil(s.AllowedDomains),
 		AutoInviteDepartments: nonNil(s.AutoInviteDepartments), InvitationTTLHours: s.InvitationTTLHours,
-		NotifyOnDeactivation: s.NotifyOnDeactivation, DefaultRoleID: optional(string(s.DefaultRoleID)), Version: p.Version}
+		NotifyOnDeactivation: s.NotifyOnDeactivation, DefaultRoleID: optional(string(s.DefaultRoleID)), Templates: s.Templates, Version: p.Version}
+	if j.Templates == nil {
+		j.Templates = map[string]domain.EmailTemplate{}
+	}
+	return j
 }
 
 func staffIdentity(r *http.Request) commands.StaffIdentity {
@@ -57,16 +62,17 @@ func (s *Server) getPortal(w http.ResponseWriter, r *http.Request) {
 }
 
 type patchPortalRequest struct {
-	Language              *string   `json:"language"`
-	CustomDomain          *string   `json:"custom_domain"`
-	HelpDocsEnabled       *bool     `json:"help_docs_enabled"`
-	Inboxes               *[]string `json:"inboxes"`
-	SignupPolicy          *string   `json:"signup_policy"`
-	AllowedDomains        *[]string `json:"allowed_domains"`
-	AutoInviteDepartments *[]string `json:"auto_invite_departments"`
-	InvitationTTLHours    *int      `json:"invitation_ttl_hours"`
-	NotifyOnDeactivation  *bool     `json:"notify_on_deactivation"`
-	DefaultRoleID         *string   `json:"default_role_id"`
+	Language              *string                         `json:"language"`
+	CustomDomain          *string                         `json:"custom_domain"`
+	HelpDocsEnabled       *bool                           `json:"help_docs_enabled"`
+	Inboxes               *[]string                       `json:"inboxes"`
+	SignupPolicy          *string                         `json:"signup_policy"`
+	AllowedDomains        *[]string                       `json:"allowed_domains"`
+	AutoInviteDepartments *[]string                       `json:"auto_invite_departments"`
+	InvitationTTLHours    *int                            `json:"invitation_ttl_hours"`
+	NotifyOnDeactivation  *bool                           `json:"notify_on_deactivation"`
+	DefaultRoleID         *string                         `json:"default_role_id"`
+	Templates             map[string]domain.EmailTemplate `json:"templates"`
 }
 
 func (s *Server) patchPortal(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +84,7 @@ func (s *Server) patchPortal(w http.ResponseWriter, r *http.Request) {
 	}
 	patch := domain.SettingsPatch{Language: body.Language, CustomDomain: body.CustomDomain, HelpDocsEnabled: body.HelpDocsEnabled,
 		Inboxes: body.Inboxes, AllowedDomains: body.AllowedDomains, AutoInviteDepartments: body.AutoInviteDepartments,
-		InvitationTTLHours: body.InvitationTTLHours, NotifyOnDeactivation: body.NotifyOnDeactivation}
+		InvitationTTLHours: body.InvitationTTLHours, NotifyOnDeactivation: body.NotifyOnDeactivation, Templates: body.Templates}
 	if body.SignupPolicy != nil {
 		sp := domain.SignupPolicy(*body.SignupPolicy)
 		patch.SignupPolicy = &sp

@@ -136,6 +136,7 @@ func (s *Server) routes() *mux.Router {
 	staff(http.MethodPost, "/users/{id}/reactivate", s.userCommand(s.app.ReactivateUser, http.StatusOK))
 	staff(http.MethodPost, "/users/{id}/invitations", s.inviteUser)
 	staff(http.MethodPost, "/events/tickets", s.recordTicket)
+	staff(http.MethodPost, "/events/orders", s.recordOrder)
 	staff(http.MethodGet, "/access/{user_id}", s.access)
 
 	const portal = "/portal/{slug}"

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
 	"github.com/rs/zerolog"
@@ -42,6 +43,10 @@ type Projection interface {
 type Runner struct {
 	router *message.Router
 	subs   []message.Subscriber
+	store  *eventstore.Store
+	wake   *eventstore.Wakeup
+	wlog   watermill.LoggerAdapter
+	log    zerolog.Logger
 }
 
 // NewRunner wires the projections. wake, when set, makes them react to new
@@ -52,7 +57,7 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 	if err != nil {
 		return nil, fmt.Errorf("create projection router: %w", err)
 	}
-	r := &Runner{router: router}
+	r := &Runner{router: router, store: store, wake: wake, wlog: wlog, log: log}
 	for _, p := range projections {
 		sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: p.Name(), Wakeup: wake}, wlog)
 		if err != nil {
@@ -63,6 +68,39 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 	}
 	return r, nil
 }
+
+// Reaction handles events outside any read model (a saga, the mail
+// sender). It must tolerate redelivery: an error redelivers the event.
+type Reaction func(ctx context.Context, e eventstore.RecordedEvent, ev domain.Event) error
+
+// AddReaction runs a reaction under its own consumer group. Call it before Run.
+func (r *Runner) AddReaction(name string, react Reaction) error {
+	sub, err := r.store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: name, Wakeup: r.wake, BatchSize: 100}, r.wlog)
+	if err != nil {
+		return err
+	}
+	r.subs = append(r.subs, sub)
+	r.router.AddConsumerHandler(name, eventstore.Topic, sub, func(msg *message.Message) error {
+		e, err := eventstore.EventFromMessage(msg)
+		if err != nil {
+			return err
+		}
+		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := react(msg.Context(), e, ev); err != nil {
+			r.log.Error().Err(err).Str("reaction", name).Int64("position", e.Position).Str("event_type", e.Type).
+				Str("correlation_id", e.Metadata.CorrelationID).Msg("reaction failed; event will be redelivered")
+			return err
+		}
+		return nil
+	})
+	return nil
+}
+
+// Router is the underlying Watermill router, for handlers of other topics.
+func (r *Runner) Router() *message.Router { return r.router }
 
 // Run runs the projections until ctx ends or Close is called.
 func (r *Runner) Run(ctx context.Context) error { return r.router.Run(ctx) }

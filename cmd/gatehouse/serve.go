@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,10 +18,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse/commands"
+	"gatehouse/domain"
 	"gatehouse/eventstore"
 	gatehttp "gatehouse/http"
 	"gatehouse/migrations"
+	"gatehouse/notify"
 	"gatehouse/projections"
+	"gatehouse/sagas"
 )
 
 type serveFlags struct {
@@ -29,6 +34,9 @@ type serveFlags struct {
 	exposeInviteLinks bool
 	maxLagRaw         string
 	maxLag            int64
+	secretKey         string
+	mailFrom          string
+	sealer            *commands.Sealer
 }
 
 func serveCommand(g *globalFlags) *cobra.Command {
@@ -57,6 +65,9 @@ func serveCommand(g *globalFlags) *cobra.Command {
 	exposeDefault, _ := strconv.ParseBool(envOr("GATEHOUSE_EXPOSE_INVITE_LINKS", "false"))
 	fl.BoolVar(&f.exposeInviteLinks, "expose-invite-links", exposeDefault,
 		"development only: add accept_url to invitation answers (env GATEHOUSE_EXPOSE_INVITE_LINKS=true)")
+	fl.StringVar(&f.secretKey, "secret-key", envOr("GATEHOUSE_SECRET_KEY", ""),
+		"base64 of 32 random bytes; seals invitation links for the mail sender (required with --smtp-url) (env GATEHOUSE_SECRET_KEY)")
+	fl.StringVar(&f.mailFrom, "mail-from", envOr("GATEHOUSE_MAIL_FROM", ""), "sender address of emails; default noreply@<public host> (env GATEHOUSE_MAIL_FROM)")
 	fl.StringVar(&f.maxLagRaw, "max-projection-lag", envOr("GATEHOUSE_MAX_PROJECTION_LAG", "10000"),
 		"/readyz fails while a read model is more than this many events behind (env GATEHOUSE_MAX_PROJECTION_LAG)")
 	return cmd
@@ -84,6 +95,28 @@ func (f *serveFlags) validate() error {
 	if v := os.Getenv("GATEHOUSE_EXPOSE_INVITE_LINKS"); v != "" {
 		if _, err := strconv.ParseBool(v); err != nil {
 			return usageError{fmt.Errorf("GATEHOUSE_EXPOSE_INVITE_LINKS=%q: want true or false", v)}
+		}
+	}
+	if f.secretKey != "" {
+		key, err := base64.StdEncoding.DecodeString(f.secretKey)
+		if err != nil {
+			key, err = base64.RawURLEncoding.DecodeString(f.secretKey)
+		}
+		if err != nil || len(key) != 32 {
+			return usageError{errors.New("--secret-key (or GATEHOUSE_SECRET_KEY): want base64 of 32 random bytes (openssl rand -base64 32)")}
+		}
+		if f.sealer, err = commands.NewSealer(key); err != nil {
+			return usageError{err}
+		}
+	}
+	if f.smtpURL != "" && f.sealer == nil {
+		return usageError{errors.New("--smtp-url needs --secret-key (or GATEHOUSE_SECRET_KEY) to seal invitation links for the mail sender")}
+	}
+	if f.mailFrom == "" {
+		u, _ := url.Parse(f.publicURL)
+		f.mailFrom = "noreply@" + u.Hostname()
+		if !strings.Contains(u.Hostname(), ".") {
+			f.mailFrom = "noreply@gatehouse.invalid"
 		}
 	}
 	lag, err := strconv.ParseInt(f.maxLagRaw, 10, 64)
@@ -142,20 +175,39 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	if err != nil {
 		return err
 	}
-	runnerDone := make(chan error, 1)
-	go func() { runnerDone <- runner.Run(runCtx) }()
-
+	reg := newRegistry(pool)
+	app := commands.New(commands.Deps{Store: store, Metrics: reg, Sealer: f.sealer})
+	for _, r := range []interface {
+		Name() string
+		React(context.Context, eventstore.RecordedEvent, domain.Event) error
+	}{sagas.NewAutoInvite(app, log, reg), sagas.NewSuperUser(app, log, reg)} {
+		if err := runner.AddReaction(r.Name(), r.React); err != nil {
+			return err
+		}
+	}
+	if err := sagas.AddHelpdeskInbox(runner.Router(), pool, app, log, eventstore.WatermillLogger(log)); err != nil {
+		return err
+	}
 	if f.smtpURL == "" {
 		log.Warn().Msg("mail is disabled (no --smtp-url): invitations are recorded but no email is sent")
 	} else {
-		log.Warn().Msg("--smtp-url is set, but this build does not send mail yet: invitations are recorded only")
+		transport, err := notify.NewSMTP(f.smtpURL, f.mailFrom)
+		if err != nil {
+			return usageError{err}
+		}
+		sender := notify.NewSender(app, transport, notify.Config{PublicURL: f.publicURL}, log.With().Str("component", "mail").Logger(), reg)
+		if err := runner.AddReaction(sender.Name(), sender.React); err != nil {
+			return err
+		}
+		log.Info().Str("from", f.mailFrom).Msg("mail is on")
 	}
-	reg := newRegistry(pool)
-	app := commands.New(commands.Deps{Store: store, Metrics: reg})
+	runnerDone := make(chan error, 1)
+	go func() { runnerDone <- runner.Run(runCtx) }()
+
 	server := gatehttp.NewServer(gatehttp.Deps{
 		App: app, Users: users, Log: log, Metrics: reg,
 		Ready: func(ctx context.Context) error { return ready(ctx, pool, f.maxLag) },
-	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks})
+	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks, MailEnabled: f.smtpURL != ""})
 	if f.exposeInviteLinks {
 		log.Warn().Msg("--expose-invite-links is on: invitation answers carry their links (development only)")
 	}

@@ -1,0 +1,278 @@
+package http_test
+
+import (
+	"fmt"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"net/mail"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"gatehouse/sagas"
+)
+
+// decoded returns a received message's subject and plain-text body.
+func decoded(t *testing.T, m mailMsg) (string, string) {
+	t.Helper()
+	msg, err := mail.ReadMessage(strings.NewReader(m.Data))
+	if err != nil {
+		t.Fatalf("received mail does not parse: %v", err)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body io.Reader = msg.Body
+	if strings.EqualFold(msg.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+		body = quotedprintable.NewReader(msg.Body)
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return subject, string(b)
+}
+
+var linkPattern = regexp.MustCompile(`https?://\S+/portal/\S+/invitations/[A-Za-z0-9_-]+`)
+
+func (h *harness) eventsOf(t *testing.T, typ string) int { return h.countEvents(typ) }
+
+func TestInvitationEmailCarriesAWorkingLink(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	r := o.staff("POST", "/users", map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": "ada@globex.test", "company_id": company, "send_invite": true})
+	if r.status != 201 || r.json(t)["email_status"] != "queued" {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	eventually(t, "invitation email received", func() bool { return len(h.mail.to("ada@globex.test")) == 1 })
+	subject, body := decoded(t, h.mail.to("ada@globex.test")[0])
+	if !strings.Contains(subject, "invited") || !strings.Contains(body, "Hello Ada") {
+		t.Fatalf("mail: %q\n%s", subject, body)
+	}
+	link := linkPattern.FindString(body)
+	if !strings.HasPrefix(link, "http://portal.test/portal/acme/invitations/") {
+		t.Fatalf("no accept link in %s", body)
+	}
+	if r := h.do("POST", strings.TrimPrefix(link, "http://portal.test")+"/accept", "", map[string]any{"password": password}); r.status != 200 {
+		t.Fatalf("the emailed link does not work: %d %s", r.status, r.body)
+	}
+	h.caughtUp(t)
+	if n := h.eventsOf(t, "InvitationEmailSent"); n != 1 || h.mail.count() != 1 {
+		t.Fatalf("%d InvitationEmailSent events, %d messages", n, h.mail.count())
+	}
+	// The token is in no event in clear (the event carries it sealed).
+	token := link[strings.LastIndex(link, "/")+1:]
+	var hits int
+	if err := h.pool.QueryRow(t.Context(), `SELECT count(*) FROM events WHERE data::text LIKE '%' || $1 || '%'`, token).Scan(&hits); err != nil || hits != 0 {
+		t.Fatalf("token in clear in %d events", hits)
+	}
+}
+
+func TestEmailLanguageTemplatesAndDomain(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	o.staff("PATCH", "/portal", map[string]any{"language": "de"})
+	o.staff("POST", "/users", map[string]any{"first_name": "Jürgen", "last_name": "Müller", "email": "juergen@globex.test", "company_id": company, "send_invite": true})
+	eventually(t, "German invitation", func() bool { return len(h.mail.to("juergen@globex.test")) == 1 })
+	subject, body := decoded(t, h.mail.to("juergen@globex.test")[0])
+	if !strings.Contains(subject, "Einladung") || !strings.Contains(body, "Hallo Jürgen") {
+		t.Fatalf("German mail: %q\n%s", subject, body)
+	}
+	h.unchanged(func() {
+		o.staff("PATCH", "/portal", map[string]any{"templates": map[string]any{"invitation": map[string]string{"subject": "{{.Nope", "body": "x"}}}).problem(t, 422, "validation_failed")
+		o.staff("PATCH", "/portal", map[string]any{"templates": map[string]any{"farewell": map[string]string{"subject": "x", "body": "x"}}}).problem(t, 422, "validation_failed")
+	})
+	r := o.staff("PATCH", "/portal", map[string]any{"custom_domain": "support.acme.test", "templates": map[string]any{
+		"invitation": map[string]string{"subject": "Welcome to {{.PortalName}}, {{.FirstName}}", "body": "Set your password: {{.AcceptURL}} (until {{.ExpiresAt}})"}}})
+	if r.status != 200 {
+		t.Fatalf("custom template: %d %s", r.status, r.body)
+	}
+	o.staff("POST", "/users", map[string]any{"first_name": "Grace", "last_name": "Hopper", "email": "grace@globex.test", "company_id": company, "send_invite": true})
+	eventually(t, "custom invitation", func() bool { return len(h.mail.to("grace@globex.test")) == 1 })
+	subject, body = decoded(t, h.mail.to("grace@globex.test")[0])
+	if subject != "Welcome to acme, Grace" || !strings.HasPrefix(body, "Set your password: https://support.acme.test/portal/acme/invitations/") {
+		t.Fatalf("custom mail: %q\n%s", subject, body)
+	}
+}
+
+func TestDeactivationEmailOnlyWhenEnabledAndNoneOnEditOrRemove(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	ada := o.activeUser(company, "ada@globex.test", nil)
+	// The invitation email may or may not go out: the link was used at once,
+	// and a used link is not worth an email. Count from here.
+	h.caughtUp(t)
+	base := len(h.mail.to("ada@globex.test"))
+	o.staff("POST", "/users/"+ada+"/deactivate", map[string]any{"reason": "contract ended"})
+	o.staff("POST", "/users/"+ada+"/reactivate", nil)
+	o.staff("PATCH", "/users/"+ada, map[string]any{"first_name": "Augusta"})
+	h.caughtUp(t)
+	if n := len(h.mail.to("ada@globex.test")) - base; n != 0 {
+		t.Fatalf("%d mails after deactivation (notify off) and edit, want none", n)
+	}
+	o.staff("PATCH", "/portal", map[string]any{"notify_on_deactivation": true})
+	o.staff("POST", "/users/"+ada+"/deactivate", map[string]any{"reason": "contract ended"})
+	eventually(t, "deactivation email", func() bool { return len(h.mail.to("ada@globex.test")) == base+1 })
+	subject, body := decoded(t, h.mail.to("ada@globex.test")[base])
+	if !strings.Contains(subject, "ended") || !strings.Contains(body, "contract ended") || !strings.Contains(body, "Augusta") {
+		t.Fatalf("deactivation mail: %q\n%s", subject, body)
+	}
+	o.staff("DELETE", "/users/"+ada, nil)
+	h.caughtUp(t)
+	if n := len(h.mail.to("ada@globex.test")); n != base+1 {
+		t.Fatalf("%d mails after removal, want %d", n, base+1)
+	}
+	if n := h.eventsOf(t, "DeactivationEmailSent"); n != 1 {
+		t.Fatalf("%d DeactivationEmailSent", n)
+	}
+}
+
+func TestSMTPDownIsRecordedThenAResendWorks(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	h.mail.down.Store(true)
+	user := o.createUser(company, "ada@globex.test")
+	o.invite(user)
+	eventually(t, "failure recorded", func() bool { return h.eventsOf(t, "InvitationEmailFailed") == 1 })
+	var attempts int
+	var errText string
+	if err := h.pool.QueryRow(t.Context(), `SELECT (data->>'attempts')::int, data->>'error' FROM events WHERE event_type = 'InvitationEmailFailed'`).Scan(&attempts, &errText); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 3 || !strings.Contains(errText, "421") || h.mail.count() != 0 {
+		t.Fatalf("failure after %d attempts: %q; %d messages", attempts, errText, h.mail.count())
+	}
+	history := o.staff("GET", "/users/"+user, nil).json(t)
+	if history["status"] != "invited" {
+		t.Fatalf("user after a failed email: %v", history)
+	}
+	h.mail.down.Store(false)
+	o.invite(user)
+	eventually(t, "resend delivered", func() bool { return len(h.mail.to("ada@globex.test")) == 1 })
+	h.caughtUp(t)
+	if h.mail.count() != 1 || h.eventsOf(t, "InvitationEmailSent") != 1 {
+		t.Fatalf("%d messages, %d sent events", h.mail.count(), h.eventsOf(t, "InvitationEmailSent"))
+	}
+}
+
+func TestAutoInviteSaga(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	o.staff("PATCH", "/portal", map[string]any{"auto_invite_departments": []string{"support"}})
+	o.activeUser(company, "known@globex.test", nil)
+	ticket := func(id, email, dept string) {
+		r := o.staff("POST", "/events/tickets", map[string]any{"ticket_id": id, "requester_email": email, "requester_name": "Contact Person", "department": dept, "company_id": company})
+		if r.status != 202 {
+			t.Errorf("ticket %s: %d %s", id, r.status, r.body)
+		}
+	}
+	// A burst: 50 tickets for 10 new contacts, concurrently, some ticket ids twice.
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ticket(fmt.Sprintf("T-%d", i), fmt.Sprintf("contact%d@customer.test", i%10), "support")
+			if i%7 == 0 {
+				ticket(fmt.Sprintf("T-%d", i), fmt.Sprintf("contact%d@customer.test", i%10), "support")
+			}
+		}()
+	}
+	wg.Wait()
+	ticket("T-known", "known@globex.test", "support")
+	ticket("T-sales", "salesperson@customer.test", "sales")
+	h.caughtUp(t)
+	eventually(t, "ten invitation emails", func() bool { return h.mail.count()-len(h.mail.to("known@globex.test")) >= 10 })
+	h.caughtUp(t)
+	var users, invitations int
+	if err := h.pool.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE event_type = 'UserCreated'), count(*) FILTER (WHERE event_type = 'InvitationSent')
+		FROM events WHERE metadata->>'trigger' = 'auto_ticket'`).Scan(&users, &invitations); err != nil {
+		t.Fatal(err)
+	}
+	if users != 10 || invitations != 10 || h.countEvents("TicketCreated") != 52 {
+		t.Fatalf("%d users, %d invitations, %d tickets; want 10, 10, 52", users, invitations, h.countEvents("TicketCreated"))
+	}
+	for i := 0; i < 10; i++ {
+		if n := len(h.mail.to(fmt.Sprintf("contact%d@customer.test", i))); n != 1 {
+			t.Fatalf("contact%d got %d emails", i, n)
+		}
+	}
+	if h.mail.count()-len(h.mail.to("known@globex.test")) != 10 || len(h.mail.to("salesperson@customer.test")) != 0 || len(h.mail.to("known@globex.test")) > 1 {
+		t.Fatalf("%d mails in all; sales %d; known %d", h.mail.count(), len(h.mail.to("salesperson@customer.test")), len(h.mail.to("known@globex.test")))
+	}
+	var ticketID string
+	if err := h.pool.QueryRow(t.Context(), `SELECT metadata->'extra'->>'ticket_id' FROM events WHERE event_type = 'UserCreated' AND metadata->>'trigger' = 'auto_ticket' LIMIT 1`).Scan(&ticketID); err != nil || !strings.HasPrefix(ticketID, "T-") {
+		t.Fatalf("ticket id in metadata: %q %v", ticketID, err)
+	}
+}
+
+func TestOrderSagaCreatesOneSuperUser(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	order := map[string]any{"order_id": "O-1", "company_id": company, "contact": map[string]any{"first_name": "Olga", "last_name": "Owner", "email": "olga@globex.test"}}
+	for i := 0; i < 2; i++ {
+		if r := o.staff("POST", "/events/orders", order); r.status != 202 {
+			t.Fatalf("order: %d %s", r.status, r.body)
+		}
+	}
+	o.staff("POST", "/events/orders", map[string]any{"order_id": "O-2", "company_id": "nope", "contact": map[string]any{}}).problem(t, 422, "validation_failed")
+	eventually(t, "super user invited", func() bool { return len(h.mail.to("olga@globex.test")) == 1 })
+	h.caughtUp(t)
+	items := o.staff("GET", "/users?q=olga", nil).json(t)["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("%d users for the order", len(items))
+	}
+	u := items[0].(map[string]any)
+	eff := u["effective_permissions"].(map[string]any)
+	if u["status"] != "invited" || u["company_id"] != company || eff["manage_users"] != true || eff["edit_tags"] != true {
+		t.Fatalf("super user: %v", u)
+	}
+	if h.countEvents("OrderConfirmed") != 1 || h.countEvents("RoleCreated") != 1 || len(h.mail.to("olga@globex.test")) != 1 {
+		t.Fatalf("%d orders, %d roles, %d mails", h.countEvents("OrderConfirmed"), h.countEvents("RoleCreated"), len(h.mail.to("olga@globex.test")))
+	}
+}
+
+func TestHelpdeskTopicFeedsTheSagas(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	o.setup()
+	o.staff("PATCH", "/portal", map[string]any{"auto_invite_departments": []string{"*"}})
+	pub, err := wsql.NewPublisher(wsql.BeginnerFromPgx(h.pool), wsql.PublisherConfig{SchemaAdapter: sagas.HelpdeskSchema(), AutoInitializeSchema: true}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := fmt.Sprintf(`{"type":"ticket_created","org_id":%q,"ticket":{"ticket_id":"H-1","requester_email":"topic@customer.test","requester_name":"Topic Person","department":"billing"}}`, o.id)
+	for i := 0; i < 2; i++ { // published twice: recorded once
+		if err := pub.Publish(sagas.HelpdeskTopic, message.NewMessage(watermill.NewUUID(), []byte(payload))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Publish(sagas.HelpdeskTopic, message.NewMessage(watermill.NewUUID(), []byte(`{"type":"nonsense"}`))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "contact from the topic invited", func() bool { return len(h.mail.to("topic@customer.test")) == 1 })
+	h.caughtUp(t)
+	if h.countEvents("TicketCreated") != 1 {
+		t.Fatalf("%d tickets recorded", h.countEvents("TicketCreated"))
+	}
+}
