@@ -109,9 +109,6 @@ func (f *serveFlags) validate() error {
 			return usageError{err}
 		}
 	}
-	if f.smtpURL != "" && f.sealer == nil {
-		return usageError{errors.New("--smtp-url needs --secret-key (or GATEHOUSE_SECRET_KEY) to seal invitation links for the mail sender")}
-	}
 	if f.mailFrom == "" {
 		u, _ := url.Parse(f.publicURL)
 		f.mailFrom = "noreply@" + u.Hostname()
@@ -139,6 +136,10 @@ func (f *serveFlags) validate() error {
 			return usageError{errors.New("--smtp-url (or GATEHOUSE_SMTP_URL): want smtp://user:pass@host:port or smtps://…")}
 		}
 	}
+	if f.smtpURL != "" && f.sealer == nil {
+		return usageError{errors.New("--smtp-url needs --secret-key (or GATEHOUSE_SECRET_KEY) to seal invitation links for the mail sender")}
+	}
+
 	return nil
 }
 
