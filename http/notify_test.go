@@ -15,6 +15,9 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"gatehouse/domain"
+	"gatehouse/eventstore"
+	"gatehouse/notify"
 	"gatehouse/sagas"
 )
 
@@ -274,5 +277,45 @@ func TestHelpdeskTopicFeedsTheSagas(t *testing.T) {
 	h.caughtUp(t)
 	if h.countEvents("TicketCreated") != 1 {
 		t.Fatalf("%d tickets recorded", h.countEvents("TicketCreated"))
+	}
+}
+
+// A redelivered InvitationSent (as after a crash before the offset
+// committed) sends nothing again: the delivery row says it was dealt with.
+func TestRedeliveredInvitationSendsNoSecondEmail(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	o.staff("POST", "/users", map[string]any{"first_name": "Ada", "last_name": "L", "email": "ada@globex.test", "company_id": company, "send_invite": true})
+	eventually(t, "first email", func() bool { return len(h.mail.to("ada@globex.test")) == 1 })
+	h.caughtUp(t)
+	store := eventstore.New(h.pool)
+	var stream string
+	if err := h.pool.QueryRow(t.Context(), `SELECT stream_id FROM events WHERE event_type = 'InvitationSent'`).Scan(&stream); err != nil {
+		t.Fatal(err)
+	}
+	events, err := store.ReadStream(t.Context(), stream, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport, err := notify.NewSMTP("smtp://"+h.mail.addr, "noreply@portal.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := notify.NewSender(h.app, transport, notify.Config{PublicURL: "http://portal.test"}, testLog(t), nil)
+	for _, e := range events {
+		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			if err := sender.React(t.Context(), e, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := len(h.mail.to("ada@globex.test")); n != 1 || h.countEvents("InvitationEmailSent") != 1 {
+		t.Fatalf("%d emails, %d sent events after redelivery", n, h.countEvents("InvitationEmailSent"))
 	}
 }
