@@ -203,5 +203,9 @@ func (a *App) GenerateHistory(ctx context.Context, spec GenerateSpec) ([]Generat
 	if err := flush(); err != nil {
 		return nil, total, err
 	}
+	// A bulk load leaves the planner with stale statistics.
+	if _, err := a.pool.Exec(ctx, `ANALYZE events`); err != nil {
+		return nil, total, fmt.Errorf("analyze events: %w", err)
+	}
 	return out, total, nil
 }

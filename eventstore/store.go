@@ -73,7 +73,9 @@ type RecordedEvent struct {
 	SchemaVersion int
 	Data          json.RawMessage
 	Metadata      Metadata
-	RecordedAt    time.Time
+	// RawMetadata is the metadata as stored (for hashing).
+	RawMetadata []byte
+	RecordedAt  time.Time
 }
 
 // Statement is extra SQL that must commit or fail together with an append:
@@ -298,7 +300,7 @@ func scanEvent(row pgx.Row) (RecordedEvent, error) {
 	if err != nil {
 		return e, err
 	}
-	e.TransactionID = uint64(xid)
+	e.TransactionID, e.RawMetadata = uint64(xid), meta
 	if err := json.Unmarshal(meta, &e.Metadata); err != nil {
 		return e, fmt.Errorf("decode metadata of event %d: %w", e.Position, err)
 	}
@@ -361,29 +363,43 @@ var ErrUnknownPosition = errors.New("unknown position")
 // earlier event is open: it stops below the oldest transaction running when
 // its snapshot was taken.
 func (s *Store) ReadAll(ctx context.Context, after Cursor, limit int) ([]RecordedEvent, error) {
-	return s.readAll(ctx, "", after, limit)
+	return s.readAll(ctx, "", after, limit, nil)
 }
 
 // ScanFilter narrows a bulk read of the log for a rebuild.
 type ScanFilter struct {
 	// StreamPrefix keeps only streams whose id starts with it ("" for all).
 	StreamPrefix string
+	// OrgID keeps only one organization's events ("" for all).
+	OrgID string
+	// RawMetadata also reads each event's stored metadata (not decoded).
+	RawMetadata bool
 }
 
 // Scan is ReadAll for bulk readers such as rebuilds: it returns the events
 // after the cursor that match the filter, without their metadata, and the
 // cursor to continue from.
 func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter) ([]RecordedEvent, error) {
+	meta := `NULL::bytea`
+	if f.RawMetadata {
+		meta = `metadata`
+	}
 	q := `SELECT position, transaction_id::text::bigint AS xid, event_id, stream_id, stream_version, coalesce(org_id::text, ''),
-		event_type, schema_version, data, recorded_at FROM events
+		event_type, schema_version, data, ` + meta + `, recorded_at FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
 		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
 	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit}
 	if f.StreamPrefix != "" {
-		q += ` AND stream_id LIKE $4`
 		args = append(args, f.StreamPrefix+"%")
+		q += fmt.Sprintf(` AND stream_id LIKE $%d`, len(args))
 	}
-	q += ` ORDER BY transaction_id, position LIMIT $3`
+	order := ` ORDER BY transaction_id, position LIMIT $3`
+	if f.OrgID != "" {
+		args = append(args, f.OrgID)
+		q += fmt.Sprintf(` AND org_id = $%[1]d AND (org_id, transaction_id, position) > ($%[1]d, $1::text::xid8, $2)`, len(args))
+		order = orgOrder
+	}
+	q += order
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("scan log after %d: %w", after.Position, err)
@@ -393,11 +409,11 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 	for rows.Next() {
 		var e RecordedEvent
 		var xid int64
-		var data []byte
-		if err := rows.Scan(&e.Position, &xid, &e.ID, &e.StreamID, &e.StreamVersion, &e.OrgID, &e.Type, &e.SchemaVersion, &data, &e.RecordedAt); err != nil {
+		var data, rawMeta []byte
+		if err := rows.Scan(&e.Position, &xid, &e.ID, &e.StreamID, &e.StreamVersion, &e.OrgID, &e.Type, &e.SchemaVersion, &data, &rawMeta, &e.RecordedAt); err != nil {
 			return nil, fmt.Errorf("scan log after %d: %w", after.Position, err)
 		}
-		e.TransactionID, e.Data = uint64(xid), data
+		e.TransactionID, e.Data, e.RawMetadata = uint64(xid), data, rawMeta
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -406,21 +422,69 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 	return out, nil
 }
 
+// orgOrder walks one organization's events along events_org_commit_order
+// (org_id, transaction_id, position); the leading org_id in both the row
+// comparison and the ORDER BY lets the planner use that index as a range.
+const orgOrder = ` ORDER BY org_id, transaction_id, position LIMIT $3`
+
 // ReadOrg is ReadAll restricted to one organization's events.
 func (s *Store) ReadOrg(ctx context.Context, orgID string, after Cursor, limit int) ([]RecordedEvent, error) {
-	return s.readAll(ctx, orgID, after, limit)
+	return s.readAll(ctx, orgID, after, limit, nil)
 }
 
-func (s *Store) readAll(ctx context.Context, orgID string, after Cursor, limit int) ([]RecordedEvent, error) {
+// ReadOrgTypes is ReadOrg restricted to some event types (all when empty).
+func (s *Store) ReadOrgTypes(ctx context.Context, orgID string, after Cursor, limit int, types []string) ([]RecordedEvent, error) {
+	return s.readAll(ctx, orgID, after, limit, types)
+}
+
+// ReadOrgUntil returns an organization's events recorded at or before
+// until, in commit order, for a one-off replay. Unlike ReadAll it reads
+// every committed event, not only those below the snapshot's xmin: a
+// replay does not keep a cursor that could skip a late commit, and must
+// not miss events just because another transaction is open.
+func (s *Store) ReadOrgUntil(ctx context.Context, orgID string, after Cursor, limit int, until time.Time) ([]RecordedEvent, error) {
+	q := `SELECT ` + eventColumns + ` FROM events
+WHERE org_id = $4 AND (org_id, transaction_id, position) > ($4, $1::text::xid8, $2) AND recorded_at <= $5` + orgOrder
+	rows, err := s.pool.Query(ctx, q, fmt.Sprint(after.TransactionID), after.Position, limit, orgID, until)
+	if err != nil {
+		return nil, fmt.Errorf("read log until %s: %w", until, err)
+	}
+	events, err := collectEvents(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read log until %s: %w", until, err)
+	}
+	return events, nil
+}
+
+// OrgOf returns the organization of the event at position ("" when none).
+func (s *Store) OrgOf(ctx context.Context, position int64) (string, error) {
+	var org string
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(org_id::text, '') FROM events WHERE position = $1`, position).Scan(&org)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("organization of event %d: %w", position, err)
+	}
+	return org, nil
+}
+
+func (s *Store) readAll(ctx context.Context, orgID string, after Cursor, limit int, types []string) ([]RecordedEvent, error) {
 	q := `SELECT ` + eventColumns + ` FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2)
   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
 	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit}
+	order := ` ORDER BY transaction_id, position LIMIT $3`
 	if orgID != "" {
-		q += ` AND org_id = $4`
 		args = append(args, orgID)
+		q += fmt.Sprintf(` AND org_id = $%[1]d AND (org_id, transaction_id, position) > ($%[1]d, $1::text::xid8, $2)`, len(args))
+		order = orgOrder
 	}
-	q += ` ORDER BY transaction_id, position LIMIT $3`
+	if len(types) > 0 {
+		args = append(args, types)
+		q += fmt.Sprintf(` AND event_type = ANY($%d)`, len(args))
+	}
+	q += order
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read log after %d: %w", after.Position, err)

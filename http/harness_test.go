@@ -91,7 +91,7 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	wake := eventstore.NewWakeup(pool.Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
 	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, testLog(t), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs())
+	runner, err := projections.NewRunner(store, wake, testLog(t), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs(), projections.NewChain())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,6 +138,11 @@ func (s *Server) routes() *mux.Router {
 	staff(http.MethodPost, "/events/tickets", s.recordTicket)
 	staff(http.MethodPost, "/events/orders", s.recordOrder)
 	staff(http.MethodGet, "/access/{user_id}", s.access)
+	staff(http.MethodGet, "/users/{id}/history", s.userHistory)
+	staff(http.MethodGet, "/audit/events", s.auditEvents)
+	staff(http.MethodGet, "/audit/access", s.auditAccess)
+	staff(http.MethodGet, "/audit/verify", s.auditVerify)
+	staff(http.MethodGet, "/audit/head", s.auditHead)
 
 	const portal = "/portal/{slug}"
 	r.HandleFunc(portal+"/invitations/resend", s.resendInvitation).Methods(http.MethodPost)

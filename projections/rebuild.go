@@ -80,6 +80,10 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 	// on the database, folding on the CPU. With a fold, rows build up in
 	// memory and are written with one COPY; without, events are applied in
 	// batches.
+	filter := eventstore.ScanFilter{StreamPrefix: p.StreamPrefix()}
+	if m, ok := p.(interface{ ScanMetadata() bool }); ok {
+		filter.RawMetadata = m.ScanMetadata()
+	}
 	batches := make(chan []eventstore.RecordedEvent, 2)
 	readErr := make(chan error, 1)
 	readCtx, stopReading := context.WithCancel(ctx)
@@ -88,7 +92,7 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 		defer close(batches)
 		var cursor eventstore.Cursor
 		for {
-			events, err := store.Scan(readCtx, cursor, rebuildBatch, eventstore.ScanFilter{StreamPrefix: p.StreamPrefix()})
+			events, err := store.Scan(readCtx, cursor, rebuildBatch, filter)
 			if err != nil {
 				readErr <- fmt.Errorf("rebuild %s: %w", p.Name(), err)
 				return
@@ -218,7 +222,7 @@ var ErrUnknownProjection = errors.New("unknown projection")
 
 // All returns every projection of the service, in the order they are run.
 func All(store *eventstore.Store) []Projection {
-	return []Projection{NewUsers(store), NewCompanies(), NewRoles(), NewOrgs()}
+	return []Projection{NewUsers(store), NewCompanies(), NewRoles(), NewOrgs(), NewChain()}
 }
 
 // ByName picks projections by name; no names means all.
@@ -237,7 +241,7 @@ func ByName(store *eventstore.Store, names ...string) ([]Projection, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("%q: %w (have users, companies, roles, orgs)", n, ErrUnknownProjection)
+			return nil, fmt.Errorf("%q: %w (have users, companies, roles, orgs, chain)", n, ErrUnknownProjection)
 		}
 	}
 	return out, nil

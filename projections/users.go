@@ -452,3 +452,6 @@ func (u *Users) Access(ctx context.Context, org domain.OrgID, id domain.UserID) 
 
 // StreamPrefix is the kind of stream this read model reads.
 func (*Users) StreamPrefix() string { return "user-" }
+
+// Store is the event store the read model reads from.
+func (u *Users) Store() *eventstore.Store { return u.store }

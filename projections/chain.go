@@ -1,0 +1,314 @@
+package projections
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"gatehouse/domain"
+	"gatehouse/eventstore"
+)
+
+// Chain seals each organization's events into a hash chain, following the
+// commit order like any read model (consumer group "chain"), so appends
+// never serialize on it. Its lag is the sealing lag.
+type Chain struct{}
+
+// NewChain returns the sealer.
+func NewChain() *Chain { return &Chain{} }
+
+// Name is the consumer group.
+func (*Chain) Name() string { return "chain" }
+
+// Tables are the sealer's tables.
+func (*Chain) Tables() []string { return []string{"event_chain", "chain_heads"} }
+
+// StreamPrefix: every stream is sealed.
+func (*Chain) StreamPrefix() string { return "" }
+
+// genesis is the "previous hash" of an organization's first event.
+var genesis = make([]byte, sha256.Size)
+
+// EventHash is the chain rule: SHA-256 over the previous hash and the
+// event's canonical content (position, id, stream, version, type, schema
+// version, data and metadata as stored, recorded time), each field length-
+// prefixed so that no two different events hash alike.
+func EventHash(prev []byte, e eventstore.RecordedEvent) []byte {
+	h := sha256.New()
+	var n [8]byte
+	field := func(b []byte) {
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field(prev)
+	binary.BigEndian.PutUint64(n[:], uint64(e.Position))
+	field(n[:])
+	field(e.ID[:])
+	field([]byte(e.StreamID))
+	binary.BigEndian.PutUint64(n[:], uint64(e.StreamVersion))
+	field(n[:])
+	field([]byte(e.Type))
+	binary.BigEndian.PutUint64(n[:], uint64(e.SchemaVersion))
+	field(n[:])
+	field(e.Data)
+	field(e.RawMetadata)
+	field([]byte(e.RecordedAt.UTC().Format(time.RFC3339Nano)))
+	return h.Sum(nil)
+}
+
+// Apply seals one event onto its organization's chain; an event sealed
+// before is left as it is.
+func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, _ domain.Event) error {
+	if e.OrgID == "" {
+		return nil
+	}
+	var sealed bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM event_chain WHERE position = $1)`, e.Position).Scan(&sealed); err != nil || sealed {
+		return err
+	}
+	seq, prev := int64(0), genesis
+	err := tx.QueryRow(ctx, `SELECT seq, hash FROM chain_heads WHERE org_id = $1 FOR UPDATE`, e.OrgID).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("chain head of %s: %w", e.OrgID, err)
+	}
+	hash := EventHash(prev, e)
+	seq++
+	if _, err := tx.Exec(ctx, `INSERT INTO event_chain (org_id, seq, position, hash) VALUES ($1, $2, $3, $4)`, e.OrgID, seq, e.Position, hash); err != nil {
+		return fmt.Errorf("seal event %d: %w", e.Position, err)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO chain_heads (org_id, seq, position, hash, sealed_at) VALUES ($1, $2, $3, $4, now())
+		ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, position = excluded.position, hash = excluded.hash, sealed_at = excluded.sealed_at`,
+		e.OrgID, seq, e.Position, hash)
+	if err != nil {
+		return fmt.Errorf("seal event %d: %w", e.Position, err)
+	}
+	return nil
+}
+
+// ChainHead is the latest seal of an organization's chain, which an
+// auditor can keep outside the system and check later.
+type ChainHead struct {
+	Seq      int64     `json:"seq"`
+	Position int64     `json:"position"`
+	Hash     string    `json:"hash"`
+	SealedAt time.Time `json:"sealed_at"`
+}
+
+// Head returns org's chain head (zero before the first seal).
+func Head(ctx context.Context, pool *pgxpool.Pool, org domain.OrgID) (ChainHead, error) {
+	var h ChainHead
+	var hash []byte
+	err := pool.QueryRow(ctx, `SELECT seq, position, hash, sealed_at FROM chain_heads WHERE org_id = $1`, string(org)).Scan(&h.Seq, &h.Position, &hash, &h.SealedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ChainHead{Hash: hex.EncodeToString(genesis)}, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("chain head: %w", err)
+	}
+	h.Hash = hex.EncodeToString(hash)
+	return h, nil
+}
+
+// ChainProblem is the first place where the log and its chain disagree.
+type ChainProblem struct {
+	Position int64  `json:"position"`
+	Kind     string `json:"kind"` // altered, deleted, inserted, reordered
+	Detail   string `json:"detail"`
+}
+
+// Verification is the result of re-computing a chain.
+type Verification struct {
+	OK       bool          `json:"ok"`
+	Events   int64         `json:"events"`
+	Head     ChainHead     `json:"head"`
+	Problem  *ChainProblem `json:"problem"`
+	Duration time.Duration `json:"-"`
+}
+
+// Verify re-computes org's chain from the events themselves, in commit
+// order up to the sealed head, and compares it with the stored seals; it
+// names the first event that was altered, deleted or inserted.
+func Verify(ctx context.Context, store *eventstore.Store, org domain.OrgID) (Verification, error) {
+	start := time.Now()
+	pool := store.Pool()
+	head, err := Head(ctx, pool, org)
+	if err != nil {
+		return Verification{}, err
+	}
+	v := Verification{OK: true, Head: head}
+	type seal struct {
+		seq, position int64
+		hash          []byte
+	}
+	var seals []seal
+	nextSeals := func(after int64) error {
+		rows, err := pool.Query(ctx, `SELECT seq, position, hash FROM event_chain WHERE org_id = $1 AND seq > $2 ORDER BY seq LIMIT 10000`, string(org), after)
+		if err != nil {
+			return fmt.Errorf("read chain: %w", err)
+		}
+		seals, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (seal, error) {
+			var s seal
+			err := r.Scan(&s.seq, &s.position, &s.hash)
+			return s, err
+		})
+		return err
+	}
+	exists := func(q string, position int64) (bool, error) {
+		var ok bool
+		err := pool.QueryRow(ctx, q, position).Scan(&ok)
+		return ok, err
+	}
+	prev := genesis
+	var lastSeq int64
+	if err := nextSeals(0); err != nil {
+		return v, err
+	}
+	si := 0
+	// Events are read one batch ahead of the hashing.
+	readCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	batches := make(chan []eventstore.RecordedEvent, 2)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		var cursor eventstore.Cursor
+		for {
+			events, err := store.Scan(readCtx, cursor, 10000, eventstore.ScanFilter{OrgID: string(org), RawMetadata: true})
+			if err != nil {
+				readErr <- err
+				return
+			}
+			select {
+			case batches <- events:
+			case <-readCtx.Done():
+				return
+			}
+			if len(events) < 10000 {
+				return
+			}
+			cursor = eventstore.After(events[len(events)-1])
+		}
+	}()
+	for events := range batches {
+		for _, e := range events {
+			if head.Seq == 0 || (lastSeq >= head.Seq) {
+				// Past the head: not sealed yet, or inserted after it.
+				if e.Position < head.Position {
+					return fail(v, e.Position, "inserted", "an event of this organization that the chain does not hold", start), nil
+				}
+				v.Duration = time.Since(start)
+				return v, nil
+			}
+			if si == len(seals) {
+				if err := nextSeals(lastSeq); err != nil {
+					return v, err
+				}
+				si = 0
+				if len(seals) == 0 {
+					return fail(v, e.Position, "inserted", "an event of this organization that the chain does not hold", start), nil
+				}
+			}
+			s := seals[si]
+			if s.position != e.Position {
+				inChain, err := exists(`SELECT EXISTS (SELECT 1 FROM event_chain WHERE position = $1)`, e.Position)
+				if err != nil {
+					return v, err
+				}
+				if !inChain {
+					return fail(v, e.Position, "inserted", "an event of this organization that the chain does not hold", start), nil
+				}
+				stored, err := exists(`SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)`, s.position)
+				if err != nil {
+					return v, err
+				}
+				if !stored {
+					return fail(v, s.position, "deleted", "the chain holds an event the log no longer has", start), nil
+				}
+				return fail(v, s.position, "reordered", "events are not in the order they were sealed", start), nil
+			}
+			h := EventHash(prev, e)
+			if string(h) != string(s.hash) {
+				return fail(v, e.Position, "altered", "the event's content does not match its seal", start), nil
+			}
+			prev, lastSeq = h, s.seq
+			si++
+			v.Events++
+		}
+	}
+	select {
+	case err := <-readErr:
+		return v, err
+	default:
+	}
+	if lastSeq < head.Seq {
+		pos := head.Position
+		if si < len(seals) {
+			pos = seals[si].position
+		}
+		return fail(v, pos, "deleted", "the chain holds events the log no longer has", start), nil
+	}
+	v.Duration = time.Since(start)
+	return v, nil
+}
+
+func fail(v Verification, position int64, kind, detail string, start time.Time) Verification {
+	v.OK = false
+	v.Problem = &ChainProblem{Position: position, Kind: kind, Detail: detail}
+	v.Duration = time.Since(start)
+	return v
+}
+
+// ScanMetadata: the chain hashes the stored metadata, so a rebuild reads it.
+func (*Chain) ScanMetadata() bool { return true }
+
+// Fold seals the whole log in memory and writes the chain with COPY.
+func (*Chain) Fold() Fold { return &chainFold{heads: map[string]*chainHead{}} }
+
+type chainHead struct {
+	seq, position int64
+	hash          []byte
+}
+
+type chainFold struct {
+	heads map[string]*chainHead
+	rows  [][]any
+}
+
+func (f *chainFold) Add(e eventstore.RecordedEvent, _ domain.Event) error {
+	if e.OrgID == "" {
+		return nil
+	}
+	h := f.heads[e.OrgID]
+	if h == nil {
+		h = &chainHead{hash: genesis}
+		f.heads[e.OrgID] = h
+	}
+	h.hash = EventHash(h.hash, e)
+	h.seq++
+	h.position = e.Position
+	f.rows = append(f.rows, []any{e.OrgID, h.seq, e.Position, h.hash})
+	return nil
+}
+
+func (f *chainFold) Flush(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_chain"}, []string{"org_id", "seq", "position", "hash"}, pgx.CopyFromRows(f.rows)); err != nil {
+		return fmt.Errorf("copy chain: %w", err)
+	}
+	heads := make([][]any, 0, len(f.heads))
+	now := time.Now()
+	for org, h := range f.heads {
+		heads = append(heads, []any{org, h.seq, h.position, h.hash, now})
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"chain_heads"}, []string{"org_id", "seq", "position", "hash", "sealed_at"}, pgx.CopyFromRows(heads)); err != nil {
+		return fmt.Errorf("copy chain heads: %w", err)
+	}
+	return nil
+}
