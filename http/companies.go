@@ -52,11 +52,7 @@ type createCompanyRequest struct {
 
 func (s *Server) createCompany(w http.ResponseWriter, r *http.Request) {
 	var body createCompanyRequest
-	if err := decode(r, &body); err != nil {
-		writeError(w, r, err)
-		return
-	}
-	meta, err := s.meta(r)
+	meta, _, err := s.commandInput(r, &body)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -84,12 +80,7 @@ func (s *Server) deactivateCompanyPortal(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) switchCompanyPortal(w http.ResponseWriter, r *http.Request,
 	run func(context.Context, commands.Meta, domain.CompanyID, *int) (commands.CompanyResult, error)) {
-	meta, err := s.meta(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	version, err := ifMatch(r)
+	meta, version, err := s.commandInput(r, nil)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -37,22 +37,8 @@ func (s *Server) portalListUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	rows, next, err := s.users.List(r.Context(), meta.Org, projections.UserFilter{CompanyID: meta.Scope, Query: r.URL.Query().Get("q"),
+	s.writeUserPage(w, r, meta.Org, projections.UserFilter{CompanyID: meta.Scope, Query: r.URL.Query().Get("q"),
 		Limit: 500, Cursor: r.URL.Query().Get("cursor")})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	now := s.now()
-	items := make([]userJSON, len(rows))
-	for i, u := range rows {
-		items[i] = userFromRow(u, now)
-	}
-	var cursor *string
-	if next != "" {
-		cursor = &next
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": cursor})
 }
 
 type portalCreateUserRequest struct {

@@ -89,17 +89,13 @@ type createdUserJSON struct {
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 	var body createUserRequest
-	if err := decode(r, &body); err != nil {
+	meta, _, err := s.commandInput(r, &body)
+	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	if body.SendInvite && body.PortalAccess != nil && !*body.PortalAccess {
 		writeError(w, r, invalidField("send_invite", "an invitation needs portal_access; leave portal_access out or set it to true"))
-		return
-	}
-	meta, err := s.meta(r)
-	if err != nil {
-		writeError(w, r, err)
 		return
 	}
 	cmd := commands.CreateUser{FirstName: body.FirstName, LastName: body.LastName, Email: body.Email,
@@ -192,7 +188,12 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	rows, next, err := s.users.List(r.Context(), id.Org, f)
+	s.writeUserPage(w, r, id.Org, f)
+}
+
+// writeUserPage answers with one page of the user list.
+func (s *Server) writeUserPage(w http.ResponseWriter, r *http.Request, org domain.OrgID, f projections.UserFilter) {
+	rows, next, err := s.users.List(r.Context(), org, f)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -220,7 +221,7 @@ type invitationAnswer struct {
 }
 
 func (s *Server) inviteUser(w http.ResponseWriter, r *http.Request) {
-	meta, err := s.meta(r)
+	meta, _, err := s.commandInput(r, nil)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -76,14 +76,14 @@ func (s *Sender) React(ctx context.Context, e eventstore.RecordedEvent, ev domai
 	user := domain.UserID(strings.TrimPrefix(e.StreamID, "user-"))
 	switch ev := ev.(type) {
 	case domain.InvitationSent:
-		return s.deliver(ctx, e, user, &ev)
+		return s.deliver(ctx, e, user, &ev, "")
 	case domain.UserDeactivated:
-		return s.deliver(ctx, e, user, nil)
+		return s.deliver(ctx, e, user, nil, ev.Reason)
 	}
 	return nil
 }
 
-func (s *Sender) deliver(ctx context.Context, e eventstore.RecordedEvent, user domain.UserID, inv *domain.InvitationSent) error {
+func (s *Sender) deliver(ctx context.Context, e eventstore.RecordedEvent, user domain.UserID, inv *domain.InvitationSent, reason string) error {
 	cause := e.ID.String()
 	if done, err := s.app.EmailDelivered(ctx, cause); err != nil || done {
 		return err
@@ -114,9 +114,7 @@ func (s *Sender) deliver(ctx context.Context, e eventstore.RecordedEvent, user d
 		if !mc.Settings.NotifyOnDeactivation || mc.User.Email == "" {
 			return nil
 		}
-		if d, ok := eventReason(e); ok {
-			data.Reason = d
-		}
+		data.Reason = reason
 	}
 	subject, body, err := Render(mc.Settings, kind, data)
 	if err != nil {
@@ -146,15 +144,6 @@ func (s *Sender) deliver(ctx context.Context, e eventstore.RecordedEvent, user d
 		msg = sendErr.Error()
 	}
 	return s.record(ctx, e, user, inv, mc.User.Email, msg, attempts, kind)
-}
-
-func eventReason(e eventstore.RecordedEvent) (string, bool) {
-	ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
-	if err != nil {
-		return "", false
-	}
-	d, ok := ev.(domain.UserDeactivated)
-	return d.Reason, ok && d.Reason != ""
 }
 
 func (s *Sender) record(ctx context.Context, e eventstore.RecordedEvent, user domain.UserID, inv *domain.InvitationSent, to, sendErr string, attempts int, kind string) error {

@@ -12,7 +12,6 @@ import (
 	"gatehouse/commands"
 	"gatehouse/domain"
 	"gatehouse/eventstore"
-	"gatehouse/projections"
 )
 
 // withApp opens the database and the command handlers for a one-shot command.
@@ -70,28 +69,4 @@ func tokensCommand(g *globalFlags) *cobra.Command {
 	revoke.Flags().StringVar(&id, "id", "", "token id (required)")
 	tokens.AddCommand(create, revoke)
 	return tokens
-}
-
-func projectionsCommand(g *globalFlags) *cobra.Command {
-	p := &cobra.Command{Use: "projections", Short: "Inspect and rebuild the read models"}
-	p.AddCommand(rebuildCommand(g))
-	p.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List each read model's consumer group with its position and lag",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withApp(cmd.Context(), g, func(_ *commands.App, pool *pgxpool.Pool) error {
-				ps, err := projections.Positions(cmd.Context(), pool)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%-20s %12s %12s\n", "GROUP", "POSITION", "LAG")
-				for _, p := range ps {
-					fmt.Fprintf(cmd.OutOrStdout(), "%-20s %12d %12d\n", p.Group, p.Position, p.Lag())
-				}
-				return nil
-			})
-		},
-	})
-	return p
 }
