@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -123,11 +124,39 @@ var ErrDuplicateEventID = errors.New("event id already stored elsewhere")
 // Store is the PostgreSQL event store.
 type Store struct {
 	pool *pgxpool.Pool
+
+	subOnce sync.Once
+	subPool *pgxpool.Pool
+	subErr  error
 }
 
 // New returns a store on pool.
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool}
+}
+
+// subscriberPool is where subscribers run their delivery transactions:
+// with synchronous_commit off. A read model's rows and its offset commit
+// together, so a crash that loses the last of them loses both, and the
+// events are delivered again; nothing else is written there. This spares
+// every read model an fsync per batch.
+func (s *Store) subscriberPool() (*pgxpool.Pool, error) {
+	s.subOnce.Do(func() {
+		cfg := s.pool.Config().Copy()
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+		cfg.MaxConns = 16
+		cfg.MinConns = 0
+		s.subPool, s.subErr = pgxpool.NewWithConfig(context.Background(), cfg)
+	})
+	return s.subPool, s.subErr
+}
+
+// Close releases the subscribers' connections (the main pool belongs to
+// the caller).
+func (s *Store) Close() {
+	if s.subPool != nil {
+		s.subPool.Close()
+	}
 }
 
 // Pool is the store's connection pool, for adapters that share it.

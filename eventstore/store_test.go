@@ -21,7 +21,9 @@ import (
 func newStore(t *testing.T) (*eventstore.Store, *pgxpool.Pool, string) {
 	t.Helper()
 	pool, url := dbtest.NewPool(t)
-	return eventstore.New(pool), pool, url
+	store := eventstore.New(pool)
+	t.Cleanup(store.Close)
+	return store, pool, url
 }
 
 func event(typ string, n int) eventstore.NewEvent {

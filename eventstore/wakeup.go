@@ -118,8 +118,15 @@ func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 	defer t.Stop()
 	select {
 	case <-b.wake:
+		// Let the commits arriving together be read as one batch: under
+		// load, every consumer would otherwise run a delivery transaction
+		// per commit.
+		return coalesce
 	case <-t.C:
 	case <-b.done:
 	}
 	return 0
 }
+
+// coalesce is how long a woken subscriber waits before reading.
+const coalesce = 3 * time.Millisecond

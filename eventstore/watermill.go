@@ -177,7 +177,11 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, time.Second, done)
 	}
 	ackDeadline := time.Duration(0) // handlers are bounded by their own context
-	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(s.pool), wsql.SubscriberConfig{
+	pool, err := s.subscriberPool()
+	if err != nil {
+		return nil, fmt.Errorf("create subscriber %s: %w", cfg.ConsumerGroup, err)
+	}
+	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		PollInterval:   cfg.FallbackPoll,
 		ResendInterval: 50 * time.Millisecond,

@@ -139,6 +139,7 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 		_ = runner.Close()
 		cancel()
 		<-done
+		store.Close()
 	})
 	return &harness{t: t, url: ts.URL, pool: pool, app: app, clock: clk, mail: opts.mail}
 }

@@ -70,10 +70,6 @@ func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 	if e.OrgID == "" {
 		return nil
 	}
-	var sealed bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM event_chain WHERE position = $1)`, e.Position).Scan(&sealed); err != nil || sealed {
-		return err
-	}
 	seq, prev := int64(0), genesis
 	err := tx.QueryRow(ctx, `SELECT seq, hash FROM chain_heads WHERE org_id = $1 FOR UPDATE`, e.OrgID).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -81,10 +77,13 @@ func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 	}
 	hash := EventHash(prev, e)
 	seq++
-	if _, err := tx.Exec(ctx, `INSERT INTO event_chain (org_id, seq, position, hash) VALUES ($1, $2, $3, $4)`, e.OrgID, seq, e.Position, hash); err != nil {
-		return fmt.Errorf("seal event %d: %w", e.Position, err)
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO chain_heads (org_id, seq, position, hash, sealed_at) VALUES ($1, $2, $3, $4, now())
+	// One statement seals the event and moves the head; an event sealed
+	// before (a replay) conflicts on its position and changes nothing.
+	_, err = tx.Exec(ctx, `WITH sealed AS (
+			INSERT INTO event_chain (org_id, seq, position, hash) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (position) DO NOTHING RETURNING 1)
+		INSERT INTO chain_heads (org_id, seq, position, hash, sealed_at)
+		SELECT $1, $2, $3, $4, now() FROM sealed
 		ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, position = excluded.position, hash = excluded.hash, sealed_at = excluded.sealed_at`,
 		e.OrgID, seq, e.Position, hash)
 	if err != nil {

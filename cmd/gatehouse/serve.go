@@ -165,6 +165,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	defer pool.Close()
 
 	store := eventstore.New(pool)
+	defer store.Close()
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	wake := eventstore.NewWakeup(g.databaseURL, log.With().Str("component", "wakeup").Logger())
