@@ -397,3 +397,32 @@ func readAllEventually(t *testing.T, store *eventstore.Store, want int) []events
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A new reaction's consumer group starts at the head: it sees only what is
+// appended after it starts; a group with an offset keeps it.
+func TestStartAtHead(t *testing.T) {
+	t.Parallel()
+	store, _, _ := newStore(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "old", ExpectedVersion: i, Events: []eventstore.NewEvent{event("Old", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readAllEventually(t, store, 3) // the old events are below every open transaction
+	if err := store.StartAtHead(ctx, "late"); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.StartAtHead(ctx, "late"); err != nil { // again: keeps its offset
+		t.Fatal(err)
+	}
+	msgs := subscribe(t, store, "late")
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "new", Events: []eventstore.NewEvent{event("New", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	got := receive(t, msgs, 1, 10*time.Second)
+	if got[0].Type != "New" {
+		t.Fatalf("a late group got %s first", got[0].Type)
+	}
+	expectNothing(t, msgs, 300*time.Millisecond)
+}

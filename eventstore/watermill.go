@@ -257,3 +257,23 @@ func (c *closingSubscriber) Close() error {
 	})
 	return c.Subscriber.Close()
 }
+
+// StartAtHead gives a new consumer group its first offset at the head of
+// the log, so that a reaction deployed on an existing history reacts only
+// to what happens from now on (a new read model starts from the
+// beginning instead). A group that has an offset keeps it. The head is
+// taken below the snapshot's xmin, so a transaction still open is not
+// skipped.
+func (s *Store) StartAtHead(ctx context.Context, group string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO watermill_offsets_events (consumer_group, offset_acked, last_processed_transaction_id)
+		SELECT $1, coalesce(h.position, 0), coalesce(h.transaction_id, '0'::xid8)
+		FROM (SELECT 1) one LEFT JOIN LATERAL (
+			SELECT position, transaction_id FROM events
+			WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY transaction_id DESC, position DESC LIMIT 1) h ON true
+		ON CONFLICT (consumer_group) DO NOTHING`, group)
+	if err != nil {
+		return fmt.Errorf("start %s at the head: %w", group, err)
+	}
+	return nil
+}

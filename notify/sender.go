@@ -105,7 +105,8 @@ func (s *Sender) deliver(ctx context.Context, e eventstore.RecordedEvent, user d
 		// Only the link still out is worth sending: a later resend, an
 		// acceptance or a removal made this one dead.
 		cur := mc.User.Invitation
-		if cur == nil || cur.ID != inv.InvitationID || cur.State != domain.InvitationStatePending || mc.User.Removed {
+		if cur == nil || cur.ID != inv.InvitationID || cur.State != domain.InvitationStatePending || mc.User.Removed ||
+			!time.Now().Before(inv.ExpiresAt) {
 			return nil
 		}
 		data.AcceptURL = s.acceptURL(mc)

@@ -73,8 +73,13 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 // sender). It must tolerate redelivery: an error redelivers the event.
 type Reaction func(ctx context.Context, e eventstore.RecordedEvent, ev domain.Event) error
 
-// AddReaction runs a reaction under its own consumer group. Call it before Run.
+// AddReaction runs a reaction under its own consumer group, from the head
+// of the log when the group is new (a saga or the mail sender must not act
+// on history). Call it before Run.
 func (r *Runner) AddReaction(name string, react Reaction) error {
+	if err := r.store.StartAtHead(context.Background(), name); err != nil {
+		return err
+	}
 	sub, err := r.store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: name, Wakeup: r.wake, BatchSize: 100}, r.wlog)
 	if err != nil {
 		return err
