@@ -73,6 +73,9 @@ func newMailHarness(t testing.TB) *harness {
 type harnessOptions struct {
 	contract bool
 	mail     *mailbox
+	// portalRate is the per-address limit of the portal endpoints; tests
+	// other than the rate-limit test make many calls from one address.
+	portalRate int
 }
 
 // newHarnessOn runs the service on an existing database. Benchmarks pass
@@ -128,7 +131,7 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	<-runner.Running()
 	srv := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
-		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true, MailEnabled: opts.mail != nil})
+		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true, MailEnabled: opts.mail != nil, PortalRatePerMinute: portalRate(opts)})
 	handler := srv.Handler()
 	if opts.contract {
 		handler = newContract(t).wrap(handler)
@@ -333,4 +336,11 @@ func (h *harness) doForm(path, body string) response {
 // test shows what went wrong inside handlers.
 func testLog(t testing.TB) zerolog.Logger {
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+}
+
+func portalRate(opts harnessOptions) int {
+	if opts.portalRate != 0 {
+		return opts.portalRate
+	}
+	return -1 // off
 }

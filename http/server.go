@@ -33,6 +33,10 @@ type Config struct {
 	// ReadYourWrites bounds how long a GET of one resource waits for the
 	// read model to catch up with the caller's own write (default 2s).
 	ReadYourWrites time.Duration
+	// PortalRatePerMinute limits login, invitation accept, sign-up and
+	// resend per client address (default 60 a minute, bursts of 20;
+	// negative turns the limit off).
+	PortalRatePerMinute int
 }
 
 // Server serves the API.
@@ -46,6 +50,7 @@ type Server struct {
 	router *mux.Router
 
 	metrics     *httpMetrics
+	limiter     *ipLimiter
 	metricsPage http.Handler
 	openapiJSON []byte
 	openapiErr  error
@@ -83,6 +88,12 @@ func NewServer(d Deps, cfg Config) *Server {
 	s := &Server{app: d.App, users: d.Users, ready: d.Ready, log: d.Log, cfg: cfg, now: d.Clock,
 		metrics: newHTTPMetrics(d.Metrics), metricsPage: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})}
 	s.openapiJSON, s.openapiErr = openAPIJSON()
+	if cfg.PortalRatePerMinute == 0 {
+		cfg.PortalRatePerMinute = 60
+	}
+	if cfg.PortalRatePerMinute > 0 {
+		s.limiter = newIPLimiter(cfg.PortalRatePerMinute, 20)
+	}
 	s.router = s.routes()
 	return s
 }
@@ -145,11 +156,11 @@ func (s *Server) routes() *mux.Router {
 	staff(http.MethodGet, "/audit/head", s.auditHead)
 
 	const portal = "/portal/{slug}"
-	r.HandleFunc(portal+"/invitations/resend", s.resendInvitation).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/invitations/resend", s.limited(s.resendInvitation)).Methods(http.MethodPost)
 	r.HandleFunc(portal+"/invitations/{token}", s.invitationPage).Methods(http.MethodGet)
-	r.HandleFunc(portal+"/invitations/{token}/accept", s.acceptInvitation).Methods(http.MethodPost)
-	r.HandleFunc(portal+"/signup", s.signup).Methods(http.MethodPost)
-	r.HandleFunc(portal+"/login", s.login).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/invitations/{token}/accept", s.limited(s.acceptInvitation)).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/signup", s.limited(s.signup)).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/login", s.limited(s.login)).Methods(http.MethodPost)
 	r.HandleFunc(portal+"/logout", s.logout).Methods(http.MethodPost)
 	r.Handle(portal+"/me", s.authenticatePortal(s.me)).Methods(http.MethodGet)
 	r.Handle(portal+"/users", s.authenticatePortal(s.portalListUsers)).Methods(http.MethodGet)
