@@ -55,4 +55,3 @@ func FuzzEmailRules(f *testing.F) {
 		}
 	})
 }
-
