@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -151,7 +152,7 @@ func execute[A any, PA interface {
 		if len(events) == 0 {
 			return res, nil
 		}
-		req, err := a.appendRequest(meta, c.stream, c.subject, version, events)
+		req, err := a.appendRequest(ctx, meta, c.stream, c.subject, version, events)
 		if err != nil {
 			return zero, err
 		}
@@ -191,13 +192,22 @@ func execute[A any, PA interface {
 
 // appendRequest wraps decided events with metadata and the reservation rows
 // their set rules need.
-func (a *App) appendRequest(meta Meta, stream, subject string, version int, events []domain.Event) (eventstore.AppendRequest, error) {
+func (a *App) appendRequest(ctx context.Context, meta Meta, stream, subject string, version int, events []domain.Event) (eventstore.AppendRequest, error) {
 	req := eventstore.AppendRequest{Stream: stream, OrgID: string(meta.Org), ExpectedVersion: version}
 	md := meta.eventMetadata()
+	key, err := a.userKey(ctx, &req, stream, version)
+	if err != nil {
+		return req, err
+	}
 	for _, e := range events {
 		data, err := domain.EncodeEvent(e)
 		if err != nil {
 			return req, err
+		}
+		if key != nil {
+			if data, err = eventstore.SealFields(key, data, domain.PersonalFields); err != nil {
+				return req, err
+			}
 		}
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -207,6 +217,29 @@ func (a *App) appendRequest(meta Meta, stream, subject string, version int, even
 		req.Statements = append(req.Statements, reservations(meta.Org, subject, e)...)
 	}
 	return req, nil
+}
+
+// userKey is the key that seals the personal fields of a user stream's
+// events: a new one (written with the first events) for a new user, the
+// stored one otherwise. Other streams hold no personal fields.
+func (a *App) userKey(ctx context.Context, req *eventstore.AppendRequest, stream string, version int) ([]byte, error) {
+	user, ok := strings.CutPrefix(stream, "user-")
+	if !ok {
+		return nil, nil
+	}
+	if version > 0 {
+		return a.store.UserKey(ctx, user)
+	}
+	key, err := eventstore.NewUserKey()
+	if err != nil {
+		return nil, err
+	}
+	req.Statements = append(req.Statements, eventstore.Statement{
+		SQL:  `INSERT INTO user_keys (user_id, org_id, key) VALUES ($1, $2, $3)`,
+		Args: []any{user, req.OrgID, key},
+	})
+	a.store.RememberKey(user, key)
+	return key, nil
 }
 
 func requestHash(request any) ([]byte, error) {

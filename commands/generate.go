@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,11 +59,17 @@ func (a *App) GenerateHistory(ctx context.Context, spec GenerateSpec) ([]Generat
 	var rows [][]any
 	var total int64
 	var out []GeneratedOrg
-	var emails, invitations, slugs, tokens [][]any
+	var emails, invitations, slugs, tokens, keys [][]any
+	var userKey []byte // the key of the user whose events are being added
 	add := func(org domain.OrgID, stream string, version int, actor domain.Actor, trigger domain.Trigger, e domain.Event) error {
 		data, err := domain.EncodeEvent(e)
 		if err != nil {
 			return err
+		}
+		if strings.HasPrefix(stream, "user-") {
+			if data, err = eventstore.SealFields(userKey, data, domain.PersonalFields); err != nil {
+				return err
+			}
 		}
 		meta, _ := json.Marshal(eventstore.Metadata{OrgID: string(org), ActorKind: string(actor.Kind), ActorID: actor.ID,
 			ActorName: actor.Name, Trigger: string(trigger), CorrelationID: newID().String()})
@@ -91,6 +98,7 @@ func (a *App) GenerateHistory(ctx context.Context, spec GenerateSpec) ([]Generat
 			{"invitation_tokens", []string{"token_hash", "invitation_id", "org_id", "user_id"}, &invitations},
 			{"org_slugs", []string{"slug", "org_id"}, &slugs},
 			{"staff_tokens", []string{"token_hash", "token_id", "org_id", "name", "role"}, &tokens},
+			{"user_keys", []string{"user_id", "org_id", "key"}, &keys},
 		} {
 			if len(*t.rows) == 0 {
 				continue
@@ -186,6 +194,10 @@ func (a *App) GenerateHistory(ctx context.Context, spec GenerateSpec) ([]Generat
 				}
 			default: // some never do
 			}
+			if userKey, err = eventstore.NewUserKey(); err != nil {
+				return nil, total, err
+			}
+			keys = append(keys, []any{string(id), string(org), userKey})
 			for v, e := range events {
 				if err := add(org, id.Stream(), v+1, admin, domain.TriggerManual, e); err != nil {
 					return nil, total, err

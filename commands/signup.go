@@ -57,7 +57,7 @@ func (a *App) SignUp(ctx context.Context, meta Meta, cmd SignUp) (UserResult, er
 		role = &r
 	}
 	meta.Org = org
-	meta.Actor = domain.Actor{Kind: domain.ActorPortalUser, ID: id, Name: email}
+	meta.Actor = domain.Actor{Kind: domain.ActorPortalUser, ID: id} // by id only: see EraseUser
 	meta.Trigger = domain.TriggerSignup
 	now := a.now()
 	return execute[domain.User](ctx, a, meta, change[*domain.User, UserResult]{

@@ -174,7 +174,15 @@ type (
 		Error    string `json:"error"`
 		Attempts int    `json:"attempts"`
 	}
+	// UserErased records that the user's personal data was destroyed on
+	// request (crypto-shredding: their key is gone).
+	UserErased struct{}
 )
+
+// PersonalFields are the fields of user events that hold personal data;
+// they are stored encrypted with the user's own key, so that erasing the
+// key erases them from the whole history.
+var PersonalFields = []string{"first_name", "last_name", "email", "previous", "properties", "to"}
 
 // Order stream (one per helpdesk order).
 type (
@@ -222,6 +230,7 @@ func (InvitationEmailFailed) EventType() string    { return "InvitationEmailFail
 func (DeactivationEmailSent) EventType() string    { return "DeactivationEmailSent" }
 func (DeactivationEmailFailed) EventType() string  { return "DeactivationEmailFailed" }
 func (OrderConfirmed) EventType() string           { return "OrderConfirmed" }
+func (UserErased) EventType() string               { return "UserErased" }
 
 // decoderFor returns the decoder of the named event type.
 func decoderFor(typ string) (func([]byte) (Event, error), bool) {
@@ -296,6 +305,8 @@ func decoderFor(typ string) (func([]byte) (Event, error), bool) {
 		return decodeAs[DeactivationEmailFailed], true
 	case "OrderConfirmed":
 		return decodeAs[OrderConfirmed], true
+	case "UserErased":
+		return decodeAs[UserErased], true
 	}
 	return nil, false
 }

@@ -74,6 +74,7 @@ type User struct {
 	Invitation   *Invitation
 	PasswordHash string
 	Permissions  Permissions // the user's own overrides
+	Erased       bool
 }
 
 // Exists reports whether the user has been created.
@@ -127,6 +128,8 @@ func (u *User) Apply(e Event) {
 		u.Deactivated = false
 	case UserRemoved:
 		u.Removed = true
+	case UserErased:
+		u.Erased, u.Removed = true, true
 	}
 }
 
@@ -150,6 +153,8 @@ func (u *User) mustBeLive() error {
 	switch {
 	case !u.Exists():
 		return ErrUserNotFound
+	case u.Erased:
+		return ErrUserErased
 	case u.Removed:
 		return ErrUserRemoved
 	}
@@ -216,6 +221,26 @@ func (u *User) Remove(reason string) ([]Event, error) {
 		return nil, nil
 	}
 	return append(u.withdrawInvitation("removed"), UserRemoved{Reason: reason}), nil
+}
+
+// ErrUserErased refuses anything on a user whose data was erased.
+var ErrUserErased = newError(KindConflict, "user_erased", "the user's personal data was erased")
+
+// Erase destroys the user's personal data on request: access ends as with
+// removal, and the caller destroys the user's key in the same transaction.
+// Erasing an erased user changes nothing.
+func (u *User) Erase() ([]Event, error) {
+	if !u.Exists() {
+		return nil, ErrUserNotFound
+	}
+	if u.Erased {
+		return nil, nil
+	}
+	var events []Event
+	if !u.Removed {
+		events = append(u.withdrawInvitation("erased"), UserRemoved{Reason: "erased on request"})
+	}
+	return append(events, UserErased{}), nil
 }
 
 // UserPatch edits the fields it names (nil leaves them).

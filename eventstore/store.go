@@ -72,8 +72,11 @@ type RecordedEvent struct {
 	OrgID         string
 	Type          string
 	SchemaVersion int
-	Data          json.RawMessage
-	Metadata      Metadata
+	// Data is the event's data with its personal fields revealed (or
+	// erased); Stored is the data as stored, with them sealed.
+	Data     json.RawMessage
+	Stored   json.RawMessage
+	Metadata Metadata
 	// RawMetadata is the metadata as stored (for hashing).
 	RawMetadata []byte
 	RecordedAt  time.Time
@@ -128,6 +131,8 @@ type Store struct {
 	subOnce sync.Once
 	subPool *pgxpool.Pool
 	subErr  error
+
+	keys keyring
 }
 
 // New returns a store on pool.
@@ -329,7 +334,7 @@ func scanEvent(row pgx.Row) (RecordedEvent, error) {
 	if err != nil {
 		return e, err
 	}
-	e.TransactionID, e.RawMetadata = uint64(xid), meta
+	e.TransactionID, e.RawMetadata, e.Stored = uint64(xid), meta, e.Data
 	if err := json.Unmarshal(meta, &e.Metadata); err != nil {
 		return e, fmt.Errorf("decode metadata of event %d: %w", e.Position, err)
 	}
@@ -351,7 +356,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int)
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	return events, nil
+	return events, s.Reveal(ctx, events)
 }
 
 // Cursor is a place in the commit-ordered log: everything up to and
@@ -442,7 +447,7 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 		if err := rows.Scan(&e.Position, &xid, &e.ID, &e.StreamID, &e.StreamVersion, &e.OrgID, &e.Type, &e.SchemaVersion, &data, &rawMeta, &e.RecordedAt); err != nil {
 			return nil, fmt.Errorf("scan log after %d: %w", after.Position, err)
 		}
-		e.TransactionID, e.Data, e.RawMetadata = uint64(xid), data, rawMeta
+		e.TransactionID, e.Data, e.Stored, e.RawMetadata = uint64(xid), data, data, rawMeta
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -482,7 +487,7 @@ WHERE org_id = $4 AND (org_id, transaction_id, position) > ($4, $1::text::xid8, 
 	if err != nil {
 		return nil, fmt.Errorf("read log until %s: %w", until, err)
 	}
-	return events, nil
+	return events, s.Reveal(ctx, events)
 }
 
 // OrgOf returns the organization of the event at position ("" when none).
@@ -522,7 +527,7 @@ WHERE (transaction_id, position) > ($1::text::xid8, $2)
 	if err != nil {
 		return nil, fmt.Errorf("read log after %d: %w", after.Position, err)
 	}
-	return events, nil
+	return events, s.Reveal(ctx, events)
 }
 
 // StreamVersion returns the current version of stream (0 when it has no

@@ -143,6 +143,7 @@ func EventFromMessage(msg *message.Message) (RecordedEvent, error) {
 	}
 	e.StreamID, e.OrgID, e.Type = md.Get(MetaStreamID), md.Get(MetaOrgID), md.Get(MetaEventType)
 	e.Data = json.RawMessage(msg.Payload)
+	e.Stored = e.Data
 	e.RawMetadata = []byte(md.Get(MetaEvent))
 	return e, nil
 }

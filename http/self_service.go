@@ -26,7 +26,9 @@ func (s *Server) selfService(r *http.Request) (commands.Meta, error) {
 	}
 	return commands.Meta{
 		Org: id.Org, Scope: id.User.CompanyID, Trigger: domain.TriggerSelfService,
-		Actor:     domain.Actor{Kind: domain.ActorPortalUser, ID: string(id.User.ID), Name: id.User.Email},
+		// The actor is named by id only: a name or address here would
+		// outlive the person's erasure in other people's histories.
+		Actor:     domain.Actor{Kind: domain.ActorPortalUser, ID: string(id.User.ID)},
 		RequestID: requestIDFrom(r.Context()), CorrelationID: correlationIDFrom(r.Context()),
 	}, nil
 }

@@ -146,6 +146,7 @@ func (s *Server) routes() *mux.Router {
 	staff(http.MethodPost, "/users/{id}/deactivate", s.userCommand(s.app.DeactivateUser, http.StatusOK))
 	staff(http.MethodPost, "/users/{id}/reactivate", s.userCommand(s.app.ReactivateUser, http.StatusOK))
 	staff(http.MethodPost, "/users/{id}/invitations", s.inviteUser)
+	staff(http.MethodPost, "/users/{id}/erase", s.eraseUser)
 	staff(http.MethodPost, "/events/tickets", s.recordTicket)
 	staff(http.MethodPost, "/events/orders", s.recordOrder)
 	staff(http.MethodGet, "/access/{user_id}", s.access)

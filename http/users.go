@@ -299,3 +299,17 @@ func (s *Server) revokePortalAccess(w http.ResponseWriter, r *http.Request) {
 		return s.app.RevokePortalAccess(ctx, m, id, reason)
 	}, http.StatusOK)(w, r)
 }
+
+// eraseUser destroys a user's personal data (admins only).
+func (s *Server) eraseUser(w http.ResponseWriter, r *http.Request) {
+	meta, _, err := s.commandInput(r, nil)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.app.EraseUser(r.Context(), meta, domain.UserID(mux.Vars(r)["id"])); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -58,7 +58,11 @@ func EventHash(prev []byte, e eventstore.RecordedEvent) []byte {
 	field([]byte(e.Type))
 	binary.BigEndian.PutUint64(n[:], uint64(e.SchemaVersion))
 	field(n[:])
-	field(e.Data)
+	stored := e.Stored
+	if stored == nil {
+		stored = e.Data
+	}
+	field(stored) // as stored: sealed personal fields stay sealed, so erasure keeps the chain
 	field(e.RawMetadata)
 	field([]byte(e.RecordedAt.UTC().Format(time.RFC3339Nano)))
 	return h.Sum(nil)

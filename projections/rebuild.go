@@ -93,6 +93,9 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 		var cursor eventstore.Cursor
 		for {
 			events, err := store.Scan(readCtx, cursor, rebuildBatch, filter)
+			if err == nil {
+				err = store.Reveal(readCtx, events)
+			}
 			if err != nil {
 				readErr <- fmt.Errorf("rebuild %s: %w", p.Name(), err)
 				return

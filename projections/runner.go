@@ -64,7 +64,7 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 			return nil, err
 		}
 		r.subs = append(r.subs, sub)
-		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, handler(p, log))
+		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, handler(store, p, log))
 	}
 	return r, nil
 }
@@ -86,7 +86,7 @@ func (r *Runner) AddReaction(name string, react Reaction) error {
 	}
 	r.subs = append(r.subs, sub)
 	r.router.AddConsumerHandler(name, eventstore.Topic, sub, func(msg *message.Message) error {
-		e, err := eventstore.EventFromMessage(msg)
+		e, err := revealed(msg.Context(), r.store, msg)
 		if err != nil {
 			return err
 		}
@@ -119,14 +119,14 @@ func (r *Runner) Close() error { return r.router.Close() }
 // handler applies one delivered event inside a savepoint of the delivery
 // transaction: a failed attempt is rolled back before the message is
 // redelivered, so a retry never sees half of an earlier attempt.
-func handler(p Projection, log zerolog.Logger) message.NoPublishHandlerFunc {
+func handler(store *eventstore.Store, p Projection, log zerolog.Logger) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
 		tx, err := pgxTx(ctx)
 		if err != nil {
 			return err
 		}
-		e, err := eventstore.EventFromMessage(msg)
+		e, err := revealed(ctx, store, msg)
 		if err != nil {
 			return err
 		}
@@ -149,6 +149,19 @@ func handler(p Projection, log zerolog.Logger) message.NoPublishHandlerFunc {
 		}
 		return nil
 	}
+}
+
+// revealed is the delivered event with its personal fields revealed.
+func revealed(ctx context.Context, store *eventstore.Store, msg *message.Message) (eventstore.RecordedEvent, error) {
+	e, err := eventstore.EventFromMessage(msg)
+	if err != nil {
+		return e, err
+	}
+	one := []eventstore.RecordedEvent{e}
+	if err := store.Reveal(ctx, one); err != nil {
+		return e, err
+	}
+	return one[0], nil
 }
 
 var errNoTx = errors.New("message carries no watermill-sql transaction")

@@ -164,6 +164,11 @@ func evolveUserRow(r *UserRow, e eventstore.RecordedEvent, ev domain.Event) {
 		r.Deactivated = false
 	case domain.UserRemoved:
 		r.Removed = true
+	case domain.UserErased:
+		// The same values a rebuild reads from the sealed fields once the
+		// key is gone.
+		r.FirstName, r.LastName, r.Email, r.Properties = eventstore.Erased, eventstore.Erased, eventstore.Erased, nil
+		r.Removed = true
 	}
 	r.Version, r.UpdatedAt = e.StreamVersion, e.RecordedAt
 	finishUserRow(r)

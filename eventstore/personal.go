@@ -1,0 +1,256 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Personal data in the log is stored encrypted, field by field, with a key
+// per user (crypto-shredding): a sealed field is {"$enc": base64, "t": kind}
+// in place of its value. Destroying the key erases the data from every
+// event at once, while the rows, and so the hash chain over them, stay as
+// they are. Reading reveals sealed fields; a field whose key is gone reads
+// as "[erased]" (strings) or null (other values).
+const sealedMarker = `"$enc"`
+
+// Erased is what an erased string field reads as.
+const Erased = "[erased]"
+
+type sealedField struct {
+	Enc  string `json:"$enc"`
+	Kind string `json:"t"`
+}
+
+func aead(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// NewUserKey returns a fresh 256-bit key.
+func NewUserKey() ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("new user key: %w", err)
+	}
+	return key, nil
+}
+
+// SealFields encrypts the named top-level fields of a JSON object with key
+// (empty strings and nulls are left: there is nothing to hide).
+func SealFields(key, data []byte, fields []string) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("seal fields: %w", err)
+	}
+	a, err := aead(key)
+	if err != nil {
+		return nil, err
+	}
+	changed := false
+	for _, f := range fields {
+		raw, ok := obj[f]
+		if !ok || string(raw) == `""` || string(raw) == "null" {
+			continue
+		}
+		kind := "o"
+		if len(raw) > 0 && raw[0] == '"' {
+			kind = "s"
+		}
+		nonce := make([]byte, a.NonceSize())
+		if _, err := rand.Read(nonce); err != nil {
+			return nil, err
+		}
+		sealed, err := json.Marshal(sealedField{Enc: base64.RawStdEncoding.EncodeToString(a.Seal(nonce, nonce, raw, []byte(f))), Kind: kind})
+		if err != nil {
+			return nil, err
+		}
+		obj[f] = sealed
+		changed = true
+	}
+	if !changed {
+		return data, nil
+	}
+	return json.Marshal(obj)
+}
+
+// openFields reveals the sealed fields of a JSON object; key nil means the
+// user was erased.
+func openFields(key, data []byte) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return nil, fmt.Errorf("open fields: %w", err)
+	}
+	var a cipher.AEAD
+	if key != nil {
+		var err error
+		if a, err = aead(key); err != nil {
+			return nil, err
+		}
+	}
+	for f, raw := range obj {
+		if !bytes.Contains(raw, []byte(sealedMarker)) {
+			continue
+		}
+		var s sealedField
+		if err := json.Unmarshal(raw, &s); err != nil || s.Enc == "" {
+			continue
+		}
+		if a == nil {
+			obj[f] = json.RawMessage("null")
+			if s.Kind == "s" {
+				obj[f] = json.RawMessage(`"` + Erased + `"`)
+			}
+			continue
+		}
+		b, err := base64.RawStdEncoding.DecodeString(s.Enc)
+		if err != nil || len(b) < a.NonceSize() {
+			return nil, errors.New("open fields: malformed sealed field")
+		}
+		plain, err := a.Open(nil, b[:a.NonceSize()], b[a.NonceSize():], []byte(f))
+		if err != nil {
+			return nil, fmt.Errorf("open field %s: %w", f, err)
+		}
+		obj[f] = plain
+	}
+	return json.Marshal(obj)
+}
+
+// keyring caches users' keys; an erased user's absence of key is cached
+// for good, a key for a minute (so that an erasure in another process is
+// honoured here soon).
+type keyring struct {
+	mu   sync.Mutex
+	keys map[string]keyEntry
+}
+
+type keyEntry struct {
+	key []byte // nil: erased, or no key (written before keys existed)
+	at  time.Time
+}
+
+const keyTTL = time.Minute
+
+// UserKey returns the key of a user (nil when erased or never keyed).
+func (s *Store) UserKey(ctx context.Context, userID string) ([]byte, error) {
+	if err := s.loadKeys(ctx, []string{userID}); err != nil {
+		return nil, err
+	}
+	s.keys.mu.Lock()
+	defer s.keys.mu.Unlock()
+	return s.keys.keys[userID].key, nil
+}
+
+// RememberKey caches a key the caller has just written.
+func (s *Store) RememberKey(userID string, key []byte) {
+	s.keys.mu.Lock()
+	defer s.keys.mu.Unlock()
+	if s.keys.keys == nil {
+		s.keys.keys = map[string]keyEntry{}
+	}
+	s.keys.keys[userID] = keyEntry{key: key, at: time.Now()}
+}
+
+// ForgetKey drops a user's key from the cache for good (after erasure).
+func (s *Store) ForgetKey(userID string) {
+	s.RememberKey(userID, nil)
+	s.keys.mu.Lock()
+	e := s.keys.keys[userID]
+	e.at = time.Time{} // an erased entry never expires
+	s.keys.keys[userID] = e
+	s.keys.mu.Unlock()
+}
+
+func (s *Store) loadKeys(ctx context.Context, ids []string) error {
+	now := time.Now()
+	s.keys.mu.Lock()
+	if s.keys.keys == nil {
+		s.keys.keys = map[string]keyEntry{}
+	}
+	var missing []string
+	for _, id := range ids {
+		e, ok := s.keys.keys[id]
+		if !ok || (e.key != nil && now.Sub(e.at) > keyTTL) {
+			missing = append(missing, id)
+		}
+	}
+	s.keys.mu.Unlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT user_id::text, key FROM user_keys WHERE user_id = ANY($1::uuid[])`, missing)
+	if err != nil {
+		return fmt.Errorf("load user keys: %w", err)
+	}
+	defer rows.Close()
+	found := map[string][]byte{}
+	for rows.Next() {
+		var id string
+		var key []byte
+		if err := rows.Scan(&id, &key); err != nil {
+			return fmt.Errorf("load user keys: %w", err)
+		}
+		found[id] = key
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load user keys: %w", err)
+	}
+	s.keys.mu.Lock()
+	defer s.keys.mu.Unlock()
+	for _, id := range missing {
+		e := keyEntry{key: found[id], at: now}
+		if e.key == nil {
+			e.at = time.Time{}
+		}
+		s.keys.keys[id] = e
+	}
+	return nil
+}
+
+// Reveal replaces the sealed fields of user events with their values (or
+// the erased placeholders) in Data; Stored keeps the bytes as stored.
+func (s *Store) Reveal(ctx context.Context, events []RecordedEvent) error {
+	var ids []string
+	for i := range events {
+		e := &events[i]
+		if e.Stored == nil {
+			e.Stored = e.Data
+		}
+		if strings.HasPrefix(e.StreamID, "user-") && bytes.Contains(e.Data, []byte(sealedMarker)) {
+			ids = append(ids, strings.TrimPrefix(e.StreamID, "user-"))
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := s.loadKeys(ctx, ids); err != nil {
+		return err
+	}
+	for i := range events {
+		e := &events[i]
+		if !strings.HasPrefix(e.StreamID, "user-") || !bytes.Contains(e.Data, []byte(sealedMarker)) {
+			continue
+		}
+		s.keys.mu.Lock()
+		key := s.keys.keys[strings.TrimPrefix(e.StreamID, "user-")].key
+		s.keys.mu.Unlock()
+		data, err := openFields(key, e.Stored)
+		if err != nil {
+			return fmt.Errorf("reveal event %d: %w", e.Position, err)
+		}
+		e.Data = data
+	}
+	return nil
+}

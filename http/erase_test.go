@@ -1,0 +1,105 @@
+package http_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"gatehouse/eventstore"
+	"gatehouse/projections"
+)
+
+// textHits counts the rows of every table of the database whose text holds s.
+func (h *harness) textHits(t *testing.T, s string) map[string]int {
+	t.Helper()
+	rows, err := h.pool.Query(context.Background(), `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for rows.Next() {
+		var name string
+		_ = rows.Scan(&name)
+		tables = append(tables, name)
+	}
+	rows.Close()
+	hits := map[string]int{}
+	for _, table := range tables {
+		var n int
+		if err := h.pool.QueryRow(context.Background(), `SELECT count(*) FROM "`+table+`" x WHERE lower(x::text) LIKE '%' || lower($1) || '%'`, s).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		if n > 0 {
+			hits[table] = n
+		}
+	}
+	return hits
+}
+
+func TestErasureByCryptoShredding(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	secrets := []string{"zyxwvut.qwerty@globex.test", "zyxwvut.second@globex.test", "Zyxwvut", "Qwertyuiop", "+49 30 5551234"}
+	r := o.staff("POST", "/users", map[string]any{"first_name": "Zyxwvut", "last_name": "Qwertyuiop", "email": secrets[0],
+		"company_id": company, "send_invite": true, "properties": map[string]any{"phone": secrets[4]}}, "Idempotency-Key", "create-z")
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	id := r.json(t)["id"].(string)
+	path := strings.TrimPrefix(r.json(t)["accept_url"].(string), "http://portal.test")
+	h.do("POST", path+"/accept", "", map[string]any{"password": password})
+	o.staff("PATCH", "/users/"+id, map[string]any{"email": secrets[1]})
+	h.login(o.slug, secrets[1], "wrong password") // a login-failure row for the address
+	h.caughtUp(t)
+	if hits := h.textHits(t, secrets[1]); hits["users_view"] == 0 || hits["email_reservations"] == 0 || hits["events"] != 0 {
+		t.Fatalf("before erasure, the address is where expected (read models, reservation) and sealed in the log: %v", hits)
+	}
+	agent := o.newToken("agent")
+	h.do("POST", "/v1/orgs/"+o.id+"/users/"+id+"/erase", agent, nil).problem(t, 403, "admin_only")
+
+	if r := o.staff("POST", "/users/"+id+"/erase", nil); r.status != 204 {
+		t.Fatalf("erase: %d %s", r.status, r.body)
+	}
+	if r := o.staff("POST", "/users/"+id+"/erase", nil); r.status != 204 {
+		t.Fatalf("erase again: %d %s", r.status, r.body)
+	}
+	h.caughtUp(t)
+	for _, s := range secrets {
+		if hits := h.textHits(t, s); len(hits) != 0 {
+			t.Errorf("%q still in clear in %v", s, hits)
+		}
+	}
+	u := o.staff("GET", "/users/"+id, nil).json(t)
+	if u["status"] != "removed" || u["email"] != "[erased]" || u["first_name"] != "[erased]" || len(u["properties"].(map[string]any)) != 0 {
+		t.Fatalf("read model after erasure: %v", u)
+	}
+	items := o.staff("GET", "/users/"+id+"/history", nil).json(t)["items"].([]any)
+	created := items[0].(map[string]any)["data"].(map[string]any)
+	if created["email"] != "[erased]" || created["last_name"] != "[erased]" || created["properties"] != nil {
+		t.Fatalf("history after erasure: %v", created)
+	}
+	if last := items[len(items)-1].(map[string]any); last["type"] != "UserErased" {
+		t.Fatalf("last event %v", last["type"])
+	}
+	csv := string(o.staff("GET", "/users/export.csv?ids="+id, nil).body)
+	if !strings.Contains(csv, "[erased]") {
+		t.Fatalf("export after erasure: %s", csv)
+	}
+	if v := o.staff("GET", "/audit/verify", nil).json(t); v["ok"] != true {
+		t.Fatalf("chain after erasure: %v", v)
+	}
+	o.staff("PATCH", "/users/"+id, map[string]any{"first_name": "Back"}).problem(t, 409, "user_erased")
+	// The address is free again, and a rebuild gives the same rows.
+	if r := o.staff("POST", "/users", map[string]any{"first_name": "New", "last_name": "Person", "email": secrets[1]}); r.status != 201 {
+		t.Fatalf("reuse the address: %d %s", r.status, r.body)
+	}
+	h.caughtUp(t)
+	live := h.snapshot(t)
+	store := eventstore.New(h.pool)
+	if _, err := projections.Rebuild(context.Background(), store, projections.NewUsers(store), nil); err != nil {
+		t.Fatal(err)
+	}
+	sameRows(t, live, h.snapshot(t))
+}
