@@ -82,7 +82,7 @@ func (s *Server) auditAccess(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	items, err := projections.AccessAt(r.Context(), s.store(), staffIdentity(r).Org, at, user)
+	items, err := projections.AccessAtAnswer(r.Context(), s.store(), staffIdentity(r).Org, at, user)
 	if err != nil {
 		writeError(w, r, err)
 		return

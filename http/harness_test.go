@@ -94,7 +94,7 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	wake := eventstore.NewWakeup(pool.Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
 	users := projections.NewUsers(store)
-	runner, err := projections.NewRunner(store, wake, testLog(t), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs(), projections.NewChain())
+	runner, err := projections.NewRunner(store, wake, testLog(t), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs(), projections.NewChain(), projections.NewAccess())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func (h *harness) caughtUp(t *testing.T) {
 				return false
 			}
 		}
-		return len(ps) >= 4
+		return len(ps) >= 6
 	})
 }
 
@@ -33,7 +33,8 @@ func (h *harness) caughtUp(t *testing.T) {
 func (h *harness) snapshot(t *testing.T) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	for table, key := range map[string]string{"users_view": "user_id", "companies_view": "company_id", "roles_view": "role_id", "orgs_view": "org_id"} {
+	for table, key := range map[string]string{"users_view": "user_id", "companies_view": "company_id", "roles_view": "role_id", "orgs_view": "org_id",
+		"access_users": "user_id", "access_intervals": "user_id, valid_from", "event_chain": "position"} {
 		rows, err := h.pool.Query(context.Background(), `SELECT to_jsonb(t)::text FROM `+table+` t ORDER BY `+key)
 		if err != nil {
 			t.Fatal(err)

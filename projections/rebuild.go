@@ -225,7 +225,7 @@ var ErrUnknownProjection = errors.New("unknown projection")
 
 // All returns every projection of the service, in the order they are run.
 func All(store *eventstore.Store) []Projection {
-	return []Projection{NewUsers(store), NewCompanies(), NewRoles(), NewOrgs(), NewChain()}
+	return []Projection{NewUsers(store), NewCompanies(), NewRoles(), NewOrgs(), NewChain(), NewAccess()}
 }
 
 // ByName picks projections by name; no names means all.
@@ -244,7 +244,7 @@ func ByName(store *eventstore.Store, names ...string) ([]Projection, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("%q: %w (have users, companies, roles, orgs, chain)", n, ErrUnknownProjection)
+			return nil, fmt.Errorf("%q: %w (have users, companies, roles, orgs, chain, access)", n, ErrUnknownProjection)
 		}
 	}
 	return out, nil

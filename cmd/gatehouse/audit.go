@@ -61,7 +61,7 @@ func auditCommand(g *globalFlags) *cobra.Command {
 				return usageError{errors.New("--org must be an organization id, --at an RFC 3339 time, --user (optional) a user id")}
 			}
 			return withApp(cmd.Context(), g, func(_ *commands.App, pool *pgxpool.Pool) error {
-				items, err := projections.AccessAt(cmd.Context(), eventstore.New(pool), domain.OrgID(org), t, domain.UserID(user))
+				items, err := projections.AccessAtAnswer(cmd.Context(), eventstore.New(pool), domain.OrgID(org), t, domain.UserID(user))
 				if err != nil {
 					return err
 				}
