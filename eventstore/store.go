@@ -430,7 +430,7 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 	order := ` ORDER BY transaction_id, position LIMIT $3`
 	if f.OrgID != "" {
 		args = append(args, f.OrgID)
-		q += fmt.Sprintf(` AND org_id = $%[1]d AND (org_id, transaction_id, position) > ($%[1]d, $1::text::xid8, $2)`, len(args))
+		q += orgRange(len(args))
 		order = orgOrder
 	}
 	q += order
@@ -456,6 +456,16 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 	return out, nil
 }
 
+// orgRange bounds a read to one organization's events after the cursor
+// ($1 transaction id as text, $2 position; org is parameter n) with two
+// row comparisons, both usable as bounds of events_org_commit_order. (An
+// org_id = … condition beside the lower bound makes PostgreSQL start the
+// scan at the organization's first event.)
+func orgRange(n int) string {
+	return fmt.Sprintf(` AND (org_id, transaction_id, position) > ($%[1]d, $1::text::xid8, $2)
+  AND (org_id, transaction_id, position) <= ($%[1]d, '18446744073709551615'::xid8, 9223372036854775807)`, n)
+}
+
 // orgOrder walks one organization's events along events_org_commit_order
 // (org_id, transaction_id, position); the leading org_id in both the row
 // comparison and the ORDER BY lets the planner use that index as a range.
@@ -478,7 +488,7 @@ func (s *Store) ReadOrgTypes(ctx context.Context, orgID string, after Cursor, li
 // not miss events just because another transaction is open.
 func (s *Store) ReadOrgUntil(ctx context.Context, orgID string, after Cursor, limit int, until time.Time) ([]RecordedEvent, error) {
 	q := `SELECT ` + eventColumns + ` FROM events
-WHERE org_id = $4 AND (org_id, transaction_id, position) > ($4, $1::text::xid8, $2) AND recorded_at <= $5` + orgOrder
+WHERE recorded_at <= $5` + orgRange(4) + orgOrder
 	rows, err := s.pool.Query(ctx, q, fmt.Sprint(after.TransactionID), after.Position, limit, orgID, until)
 	if err != nil {
 		return nil, fmt.Errorf("read log until %s: %w", until, err)
@@ -511,7 +521,7 @@ WHERE (transaction_id, position) > ($1::text::xid8, $2)
 	order := ` ORDER BY transaction_id, position LIMIT $3`
 	if orgID != "" {
 		args = append(args, orgID)
-		q += fmt.Sprintf(` AND org_id = $%[1]d AND (org_id, transaction_id, position) > ($%[1]d, $1::text::xid8, $2)`, len(args))
+		q += orgRange(len(args))
 		order = orgOrder
 	}
 	if len(types) > 0 {

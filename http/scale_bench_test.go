@@ -3,6 +3,7 @@ package http_test
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"net/http"
 	"os"
 	"sort"
@@ -115,6 +116,20 @@ func BenchmarkReadModelsAtScale(b *testing.B) {
 		}()
 	}
 	wg.Wait()
+	// Point-in-time access: one person at a random instant of the history,
+	// and the whole organization at the end of it.
+	var first, last time.Time
+	if err := pool.QueryRow(ctx, `SELECT min(recorded_at), max(recorded_at) FROM events`).Scan(&first, &last); err != nil {
+		b.Fatal(err)
+	}
+	var auditOne, auditAll []time.Duration
+	for i := 0; i < 200; i++ {
+		at := first.Add(time.Duration(rand.Int63n(int64(last.Sub(first)))))
+		auditOne = append(auditOne, get("/audit/access?user_id="+ids[i]+"&at="+at.UTC().Format(time.RFC3339Nano)))
+	}
+	for i := 0; i < 10; i++ {
+		auditAll = append(auditAll, get("/audit/access?at="+last.UTC().Format(time.RFC3339Nano)))
+	}
 	b.StopTimer()
 	report := func(name string, d []time.Duration) {
 		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
@@ -124,6 +139,8 @@ func BenchmarkReadModelsAtScale(b *testing.B) {
 	}
 	report("search", search)
 	report("access16", access)
+	report("audit-one", auditOne)
+	report("audit-all", auditAll)
 	b.ReportMetric(float64(events), "events")
 	b.ReportMetric(rebuildRate, "rebuild-events/s")
 	fmt.Fprintf(os.Stderr, "users=%d events=%d\n", users, events)

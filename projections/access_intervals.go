@@ -268,25 +268,29 @@ func AccessAtFast(ctx context.Context, pool *pgxpool.Pool, org domain.OrgID, at 
 // applied every event of org recorded up to at, and by replay otherwise
 // (a read model that is behind, or an instant in the last moments).
 func AccessAtAnswer(ctx context.Context, store *eventstore.Store, org domain.OrgID, at time.Time, user domain.UserID) ([]AccessEntry, error) {
-	var pending *time.Time
-	err := store.Pool().QueryRow(ctx, `SELECT e.recorded_at FROM watermill_offsets_events o, LATERAL (
-			SELECT recorded_at FROM events
-			WHERE org_id = $1 AND (org_id, transaction_id, position) > ($1, o.last_processed_transaction_id, o.offset_acked)
-			ORDER BY org_id, transaction_id, position LIMIT 1) e
-		WHERE o.consumer_group = 'access'`, string(org)).Scan(&pending)
+	pool := store.Pool()
+	var xid string
+	var position int64
+	err := pool.QueryRow(ctx, `SELECT last_processed_transaction_id::text, coalesce(offset_acked, 0) FROM watermill_offsets_events
+		WHERE consumer_group = 'access'`).Scan(&xid, &position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AccessAt(ctx, store, org, at, user) // the read model has not started
+	}
+	if err != nil {
+		return nil, fmt.Errorf("access read model position: %w", err)
+	}
+	// The organization's first event the read model has not applied (the
+	// offset as constants, so the range is an index bound).
+	var pending time.Time
+	err = pool.QueryRow(ctx, `SELECT recorded_at FROM events
+		WHERE (org_id, transaction_id, position) > ($1, $2::xid8, $3)
+		  AND (org_id, transaction_id, position) <= ($1, '18446744073709551615'::xid8, 9223372036854775807)
+		ORDER BY org_id, transaction_id, position LIMIT 1`, string(org), xid, position).Scan(&pending)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		var started bool
-		if err := store.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM watermill_offsets_events WHERE consumer_group = 'access')`).Scan(&started); err != nil {
-			return nil, err
-		}
-		if started { // caught up with this organization
-			return AccessAtFast(ctx, store.Pool(), org, at, user)
-		}
+	case errors.Is(err, pgx.ErrNoRows) || (err == nil && pending.After(at)):
+		return AccessAtFast(ctx, pool, org, at, user)
 	case err != nil:
 		return nil, fmt.Errorf("access read model position: %w", err)
-	case pending != nil && pending.After(at):
-		return AccessAtFast(ctx, store.Pool(), org, at, user)
 	}
 	return AccessAt(ctx, store, org, at, user)
 }
