@@ -174,37 +174,7 @@ func applyAccessUser(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent,
 		if u.version >= e.StreamVersion {
 			return nil // applied before
 		}
-		switch ev := ev.(type) {
-		case domain.InvitationSent:
-			u.invitation, u.invitedState = string(ev.InvitationID), true
-		case domain.InvitationRevoked:
-			if u.invitation == string(ev.InvitationID) {
-				u.invitedState = false
-			}
-		case domain.InvitationAccepted:
-			if u.invitation == string(ev.InvitationID) {
-				u.invitedState = false
-			}
-			u.account = true
-		case domain.UserSignedUp:
-			u.account = true
-		case domain.PortalAccessGranted:
-			u.access = true
-		case domain.PortalAccessRevoked:
-			u.access = false
-		case domain.UserRoleChanged:
-			u.role = string(ev.RoleID)
-		case domain.UserPermissionsSet:
-			u.perms = ev.Permissions
-		case domain.UserMovedToCompany:
-			u.company = string(ev.CompanyID)
-		case domain.UserDeactivated:
-			u.deactivated = true
-		case domain.UserReactivated:
-			u.deactivated = false
-		case domain.UserRemoved, domain.UserErased:
-			u.removed = true
-		}
+		evolveAccessUser(&u, ev) // the same rule as the rebuild's fold
 	}
 	if u.perms == nil {
 		u.perms = domain.Permissions{}
