@@ -22,6 +22,7 @@ import (
 	"gatehouse/migrations"
 	"gatehouse/migrations/dbtest"
 	"gatehouse/notify"
+	"gatehouse/notify/smtptest"
 	"gatehouse/projections"
 	"gatehouse/sagas"
 )
@@ -52,7 +53,7 @@ type harness struct {
 	pool  *pgxpool.Pool
 	app   *commands.App
 	clock *clock
-	mail  *mailbox
+	mail  *smtptest.Mailbox
 }
 
 func newHarness(t testing.TB) *harness {
@@ -66,13 +67,13 @@ func newHarness(t testing.TB) *harness {
 func newMailHarness(t testing.TB) *harness {
 	t.Helper()
 	pool, _ := dbtest.NewPool(t)
-	box := newMailbox(t)
+	box := smtptest.New(t)
 	return newHarnessWith(t, pool, harnessOptions{contract: true, mail: box})
 }
 
 type harnessOptions struct {
 	contract bool
-	mail     *mailbox
+	mail     *smtptest.Mailbox
 	// portalRate is the per-address limit of the portal endpoints; tests
 	// other than the rate-limit test make many calls from one address.
 	portalRate int
@@ -117,7 +118,7 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 		t.Fatal(err)
 	}
 	if opts.mail != nil {
-		transport, err := notify.NewSMTP("smtp://"+opts.mail.addr, "Gatehouse <noreply@portal.test>")
+		transport, err := notify.NewSMTP("smtp://"+opts.mail.Addr, "Gatehouse <noreply@portal.test>")
 		if err != nil {
 			t.Fatal(err)
 		}

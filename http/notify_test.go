@@ -18,11 +18,12 @@ import (
 	"gatehouse/domain"
 	"gatehouse/eventstore"
 	"gatehouse/notify"
+	"gatehouse/notify/smtptest"
 	"gatehouse/sagas"
 )
 
 // decoded returns a received message's subject and plain-text body.
-func decoded(t *testing.T, m mailMsg) (string, string) {
+func decoded(t *testing.T, m smtptest.Message) (string, string) {
 	t.Helper()
 	msg, err := mail.ReadMessage(strings.NewReader(m.Data))
 	if err != nil {
@@ -56,10 +57,17 @@ func TestInvitationEmailCarriesAWorkingLink(t *testing.T) {
 	if r.status != 201 || r.json(t)["email_status"] != "queued" {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	eventually(t, "invitation email received", func() bool { return len(h.mail.to("ada@globex.test")) == 1 })
-	subject, body := decoded(t, h.mail.to("ada@globex.test")[0])
+	eventually(t, "invitation email received", func() bool { return len(h.mail.To("ada@globex.test")) == 1 })
+	subject, body := decoded(t, h.mail.To("ada@globex.test")[0])
 	if !strings.Contains(subject, "invited") || !strings.Contains(body, "Hello Ada") {
 		t.Fatalf("mail: %q\n%s", subject, body)
+	}
+	var cause string
+	if err := h.pool.QueryRow(t.Context(), `SELECT event_id::text FROM events WHERE event_type = 'InvitationSent'`).Scan(&cause); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h.mail.To("ada@globex.test")[0].Data, "Message-ID: <"+cause+"@gatehouse>") {
+		t.Fatalf("Message-ID not derived from the invitation event %s:\n%.400s", cause, h.mail.To("ada@globex.test")[0].Data)
 	}
 	link := linkPattern.FindString(body)
 	if !strings.HasPrefix(link, "http://portal.test/portal/acme/invitations/") {
@@ -69,8 +77,8 @@ func TestInvitationEmailCarriesAWorkingLink(t *testing.T) {
 		t.Fatalf("the emailed link does not work: %d %s", r.status, r.body)
 	}
 	h.caughtUp(t)
-	if n := h.eventsOf(t, "InvitationEmailSent"); n != 1 || h.mail.count() != 1 {
-		t.Fatalf("%d InvitationEmailSent events, %d messages", n, h.mail.count())
+	if n := h.eventsOf(t, "InvitationEmailSent"); n != 1 || h.mail.Count() != 1 {
+		t.Fatalf("%d InvitationEmailSent events, %d messages", n, h.mail.Count())
 	}
 	// The token is in no event in clear (the event carries it sealed).
 	token := link[strings.LastIndex(link, "/")+1:]
@@ -87,8 +95,8 @@ func TestEmailLanguageTemplatesAndDomain(t *testing.T) {
 	company := o.setup()
 	o.staff("PATCH", "/portal", map[string]any{"language": "de"})
 	o.staff("POST", "/users", map[string]any{"first_name": "Jürgen", "last_name": "Müller", "email": "juergen@globex.test", "company_id": company, "send_invite": true})
-	eventually(t, "German invitation", func() bool { return len(h.mail.to("juergen@globex.test")) == 1 })
-	subject, body := decoded(t, h.mail.to("juergen@globex.test")[0])
+	eventually(t, "German invitation", func() bool { return len(h.mail.To("juergen@globex.test")) == 1 })
+	subject, body := decoded(t, h.mail.To("juergen@globex.test")[0])
 	if !strings.Contains(subject, "Einladung") || !strings.Contains(body, "Hallo Jürgen") {
 		t.Fatalf("German mail: %q\n%s", subject, body)
 	}
@@ -102,8 +110,8 @@ func TestEmailLanguageTemplatesAndDomain(t *testing.T) {
 		t.Fatalf("custom template: %d %s", r.status, r.body)
 	}
 	o.staff("POST", "/users", map[string]any{"first_name": "Grace", "last_name": "Hopper", "email": "grace@globex.test", "company_id": company, "send_invite": true})
-	eventually(t, "custom invitation", func() bool { return len(h.mail.to("grace@globex.test")) == 1 })
-	subject, body = decoded(t, h.mail.to("grace@globex.test")[0])
+	eventually(t, "custom invitation", func() bool { return len(h.mail.To("grace@globex.test")) == 1 })
+	subject, body = decoded(t, h.mail.To("grace@globex.test")[0])
 	if subject != "Welcome to acme, Grace" || !strings.HasPrefix(body, "Set your password: https://support.acme.test/portal/acme/invitations/") {
 		t.Fatalf("custom mail: %q\n%s", subject, body)
 	}
@@ -118,24 +126,24 @@ func TestDeactivationEmailOnlyWhenEnabledAndNoneOnEditOrRemove(t *testing.T) {
 	// The invitation email may or may not go out: the link was used at once,
 	// and a used link is not worth an email. Count from here.
 	h.caughtUp(t)
-	base := len(h.mail.to("ada@globex.test"))
+	base := len(h.mail.To("ada@globex.test"))
 	o.staff("POST", "/users/"+ada+"/deactivate", map[string]any{"reason": "contract ended"})
 	o.staff("POST", "/users/"+ada+"/reactivate", nil)
 	o.staff("PATCH", "/users/"+ada, map[string]any{"first_name": "Augusta"})
 	h.caughtUp(t)
-	if n := len(h.mail.to("ada@globex.test")) - base; n != 0 {
+	if n := len(h.mail.To("ada@globex.test")) - base; n != 0 {
 		t.Fatalf("%d mails after deactivation (notify off) and edit, want none", n)
 	}
 	o.staff("PATCH", "/portal", map[string]any{"notify_on_deactivation": true})
 	o.staff("POST", "/users/"+ada+"/deactivate", map[string]any{"reason": "contract ended"})
-	eventually(t, "deactivation email", func() bool { return len(h.mail.to("ada@globex.test")) == base+1 })
-	subject, body := decoded(t, h.mail.to("ada@globex.test")[base])
+	eventually(t, "deactivation email", func() bool { return len(h.mail.To("ada@globex.test")) == base+1 })
+	subject, body := decoded(t, h.mail.To("ada@globex.test")[base])
 	if !strings.Contains(subject, "ended") || !strings.Contains(body, "contract ended") || !strings.Contains(body, "Augusta") {
 		t.Fatalf("deactivation mail: %q\n%s", subject, body)
 	}
 	o.staff("DELETE", "/users/"+ada, nil)
 	h.caughtUp(t)
-	if n := len(h.mail.to("ada@globex.test")); n != base+1 {
+	if n := len(h.mail.To("ada@globex.test")); n != base+1 {
 		t.Fatalf("%d mails after removal, want %d", n, base+1)
 	}
 	if n := h.eventsOf(t, "DeactivationEmailSent"); n != 1 {
@@ -148,7 +156,7 @@ func TestSMTPDownIsRecordedThenAResendWorks(t *testing.T) {
 	h := newMailHarness(t)
 	o := h.newOrg("acme")
 	company := o.setup()
-	h.mail.down.Store(true)
+	h.mail.Down.Store(true)
 	user := o.createUser(company, "ada@globex.test")
 	o.invite(user)
 	eventually(t, "failure recorded", func() bool { return h.eventsOf(t, "InvitationEmailFailed") == 1 })
@@ -157,19 +165,19 @@ func TestSMTPDownIsRecordedThenAResendWorks(t *testing.T) {
 	if err := h.pool.QueryRow(t.Context(), `SELECT (data->>'attempts')::int, data->>'error' FROM events WHERE event_type = 'InvitationEmailFailed'`).Scan(&attempts, &errText); err != nil {
 		t.Fatal(err)
 	}
-	if attempts != 3 || !strings.Contains(errText, "421") || h.mail.count() != 0 {
-		t.Fatalf("failure after %d attempts: %q; %d messages", attempts, errText, h.mail.count())
+	if attempts != 3 || !strings.Contains(errText, "421") || h.mail.Count() != 0 {
+		t.Fatalf("failure after %d attempts: %q; %d messages", attempts, errText, h.mail.Count())
 	}
 	history := o.staff("GET", "/users/"+user, nil).json(t)
 	if history["status"] != "invited" {
 		t.Fatalf("user after a failed email: %v", history)
 	}
-	h.mail.down.Store(false)
+	h.mail.Down.Store(false)
 	o.invite(user)
-	eventually(t, "resend delivered", func() bool { return len(h.mail.to("ada@globex.test")) == 1 })
+	eventually(t, "resend delivered", func() bool { return len(h.mail.To("ada@globex.test")) == 1 })
 	h.caughtUp(t)
-	if h.mail.count() != 1 || h.eventsOf(t, "InvitationEmailSent") != 1 {
-		t.Fatalf("%d messages, %d sent events", h.mail.count(), h.eventsOf(t, "InvitationEmailSent"))
+	if h.mail.Count() != 1 || h.eventsOf(t, "InvitationEmailSent") != 1 {
+		t.Fatalf("%d messages, %d sent events", h.mail.Count(), h.eventsOf(t, "InvitationEmailSent"))
 	}
 }
 
@@ -202,7 +210,7 @@ func TestAutoInviteSaga(t *testing.T) {
 	ticket("T-known", "known@globex.test", "support")
 	ticket("T-sales", "salesperson@customer.test", "sales")
 	h.caughtUp(t)
-	eventually(t, "ten invitation emails", func() bool { return h.mail.count()-len(h.mail.to("known@globex.test")) >= 10 })
+	eventually(t, "ten invitation emails", func() bool { return h.mail.Count()-len(h.mail.To("known@globex.test")) >= 10 })
 	h.caughtUp(t)
 	var users, invitations int
 	if err := h.pool.QueryRow(t.Context(), `SELECT count(*) FILTER (WHERE event_type = 'UserCreated'), count(*) FILTER (WHERE event_type = 'InvitationSent')
@@ -213,12 +221,12 @@ func TestAutoInviteSaga(t *testing.T) {
 		t.Fatalf("%d users, %d invitations, %d tickets; want 10, 10, 52", users, invitations, h.countEvents("TicketCreated"))
 	}
 	for i := 0; i < 10; i++ {
-		if n := len(h.mail.to(fmt.Sprintf("contact%d@customer.test", i))); n != 1 {
+		if n := len(h.mail.To(fmt.Sprintf("contact%d@customer.test", i))); n != 1 {
 			t.Fatalf("contact%d got %d emails", i, n)
 		}
 	}
-	if h.mail.count()-len(h.mail.to("known@globex.test")) != 10 || len(h.mail.to("salesperson@customer.test")) != 0 || len(h.mail.to("known@globex.test")) > 1 {
-		t.Fatalf("%d mails in all; sales %d; known %d", h.mail.count(), len(h.mail.to("salesperson@customer.test")), len(h.mail.to("known@globex.test")))
+	if h.mail.Count()-len(h.mail.To("known@globex.test")) != 10 || len(h.mail.To("salesperson@customer.test")) != 0 || len(h.mail.To("known@globex.test")) > 1 {
+		t.Fatalf("%d mails in all; sales %d; known %d", h.mail.Count(), len(h.mail.To("salesperson@customer.test")), len(h.mail.To("known@globex.test")))
 	}
 	var ticketID string
 	if err := h.pool.QueryRow(t.Context(), `SELECT metadata->'extra'->>'ticket_id' FROM events WHERE event_type = 'UserCreated' AND metadata->>'trigger' = 'auto_ticket' LIMIT 1`).Scan(&ticketID); err != nil || !strings.HasPrefix(ticketID, "T-") {
@@ -238,7 +246,7 @@ func TestOrderSagaCreatesOneSuperUser(t *testing.T) {
 		}
 	}
 	o.staff("POST", "/events/orders", map[string]any{"order_id": "O-2", "company_id": "nope", "contact": map[string]any{}}).problem(t, 422, "validation_failed")
-	eventually(t, "super user invited", func() bool { return len(h.mail.to("olga@globex.test")) == 1 })
+	eventually(t, "super user invited", func() bool { return len(h.mail.To("olga@globex.test")) == 1 })
 	h.caughtUp(t)
 	items := o.staff("GET", "/users?q=olga", nil).json(t)["items"].([]any)
 	if len(items) != 1 {
@@ -249,8 +257,8 @@ func TestOrderSagaCreatesOneSuperUser(t *testing.T) {
 	if u["status"] != "invited" || u["company_id"] != company || eff["manage_users"] != true || eff["edit_tags"] != true {
 		t.Fatalf("super user: %v", u)
 	}
-	if h.countEvents("OrderConfirmed") != 1 || h.countEvents("RoleCreated") != 1 || len(h.mail.to("olga@globex.test")) != 1 {
-		t.Fatalf("%d orders, %d roles, %d mails", h.countEvents("OrderConfirmed"), h.countEvents("RoleCreated"), len(h.mail.to("olga@globex.test")))
+	if h.countEvents("OrderConfirmed") != 1 || h.countEvents("RoleCreated") != 1 || len(h.mail.To("olga@globex.test")) != 1 {
+		t.Fatalf("%d orders, %d roles, %d mails", h.countEvents("OrderConfirmed"), h.countEvents("RoleCreated"), len(h.mail.To("olga@globex.test")))
 	}
 }
 
@@ -273,7 +281,7 @@ func TestHelpdeskTopicFeedsTheSagas(t *testing.T) {
 	if err := pub.Publish(sagas.HelpdeskTopic, message.NewMessage(watermill.NewUUID(), []byte(`{"type":"nonsense"}`))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "contact from the topic invited", func() bool { return len(h.mail.to("topic@customer.test")) == 1 })
+	eventually(t, "contact from the topic invited", func() bool { return len(h.mail.To("topic@customer.test")) == 1 })
 	h.caughtUp(t)
 	if h.countEvents("TicketCreated") != 1 {
 		t.Fatalf("%d tickets recorded", h.countEvents("TicketCreated"))
@@ -288,7 +296,7 @@ func TestRedeliveredInvitationSendsNoSecondEmail(t *testing.T) {
 	o := h.newOrg("acme")
 	company := o.setup()
 	o.staff("POST", "/users", map[string]any{"first_name": "Ada", "last_name": "L", "email": "ada@globex.test", "company_id": company, "send_invite": true})
-	eventually(t, "first email", func() bool { return len(h.mail.to("ada@globex.test")) == 1 })
+	eventually(t, "first email", func() bool { return len(h.mail.To("ada@globex.test")) == 1 })
 	h.caughtUp(t)
 	store := eventstore.New(h.pool)
 	var stream string
@@ -299,7 +307,7 @@ func TestRedeliveredInvitationSendsNoSecondEmail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	transport, err := notify.NewSMTP("smtp://"+h.mail.addr, "noreply@portal.test")
+	transport, err := notify.NewSMTP("smtp://"+h.mail.Addr, "noreply@portal.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +323,7 @@ func TestRedeliveredInvitationSendsNoSecondEmail(t *testing.T) {
 			}
 		}
 	}
-	if n := len(h.mail.to("ada@globex.test")); n != 1 || h.countEvents("InvitationEmailSent") != 1 {
+	if n := len(h.mail.To("ada@globex.test")); n != 1 || h.countEvents("InvitationEmailSent") != 1 {
 		t.Fatalf("%d emails, %d sent events after redelivery", n, h.countEvents("InvitationEmailSent"))
 	}
 }

@@ -18,7 +18,7 @@ import (
 
 // Transport delivers one message; SMTP is the real one.
 type Transport interface {
-	Send(ctx context.Context, to, subject, body string) error
+	Send(ctx context.Context, to, subject, body, messageID string) error
 }
 
 // Config tunes the sender.
@@ -126,7 +126,9 @@ func (s *Sender) deliver(ctx context.Context, e eventstore.RecordedEvent, user d
 	wait := s.cfg.Backoff
 	for attempts < s.cfg.Attempts {
 		attempts++
-		if sendErr = s.transport.Send(ctx, mc.User.Email, subject, body); sendErr == nil {
+		// The Message-ID is derived from the causing event: the one window
+		// left (see Sender) can repeat a message, never make a new one.
+		if sendErr = s.transport.Send(ctx, mc.User.Email, subject, body, e.ID.String()+"@gatehouse"); sendErr == nil {
 			break
 		}
 		s.log.Warn().Err(sendErr).Str("kind", kind).Int("attempt", attempts).Str("correlation_id", e.Metadata.CorrelationID).

@@ -45,8 +45,10 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 	return s, nil
 }
 
-// Send delivers one plain-text message.
-func (s *SMTP) Send(ctx context.Context, to, subject, body string) error {
+// Send delivers one plain-text message. messageID identifies the message
+// for good: a message sent again after a crash carries the same id, which
+// lets receiving servers and clients tell it is the same message.
+func (s *SMTP) Send(ctx context.Context, to, subject, body, messageID string) error {
 	m := mail.NewMsg()
 	if err := m.From(s.from); err != nil {
 		return fmt.Errorf("sender address: %w", err)
@@ -55,7 +57,7 @@ func (s *SMTP) Send(ctx context.Context, to, subject, body string) error {
 		return fmt.Errorf("recipient address: %w", err)
 	}
 	m.Subject(subject)
-	m.SetMessageID()
+	m.SetMessageIDWithValue(messageID)
 	m.SetDate()
 	m.SetBodyString(mail.TypeTextPlain, body)
 	opts := []mail.Option{mail.WithPort(s.port), mail.WithTimeout(s.timeout), mail.WithTLSPolicy(mail.TLSOpportunistic)}

@@ -1,4 +1,7 @@
-package http_test
+// Package smtptest runs a real SMTP server (emersion/go-smtp) inside a test
+// process and keeps what it receives, so tests can read the mail the
+// service sent. Imported only by tests.
+package smtptest
 
 import (
 	"io"
@@ -12,22 +15,22 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// mailbox is a real SMTP server in the test process; tests read what it
+// Mailbox is a real SMTP server in the test process; tests read what it
 // received. While down, it refuses every message with 421.
-type mailbox struct {
-	addr string
+type Mailbox struct {
+	Addr string
 	mu   sync.Mutex
-	msgs []mailMsg
-	down atomic.Bool
+	msgs []Message
+	Down atomic.Bool
 }
 
-type mailMsg struct {
+type Message struct {
 	From string
 	To   []string
 	Data string
 }
 
-func (m mailMsg) Subject() string {
+func (m Message) Subject() string {
 	for _, line := range strings.Split(m.Data, "\r\n") {
 		if strings.HasPrefix(line, "Subject: ") {
 			return strings.TrimPrefix(line, "Subject: ")
@@ -36,9 +39,9 @@ func (m mailMsg) Subject() string {
 	return ""
 }
 
-func newMailbox(t testing.TB) *mailbox {
+func New(t testing.TB) *Mailbox {
 	t.Helper()
-	box := &mailbox{}
+	box := &Mailbox{}
 	s := smtp.NewServer(box)
 	s.Domain = "localhost"
 	s.AllowInsecureAuth = true
@@ -47,19 +50,19 @@ func newMailbox(t testing.TB) *mailbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	box.addr = l.Addr().String()
+	box.Addr = l.Addr().String()
 	go s.Serve(l) //nolint:errcheck
 	t.Cleanup(func() { _ = s.Close() })
 	return box
 }
 
-func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{box: b}, nil }
+func (b *Mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{box: b}, nil }
 
 // to returns the messages received for an address.
-func (b *mailbox) to(addr string) []mailMsg {
+func (b *Mailbox) To(addr string) []Message {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []mailMsg
+	var out []Message
 	for _, m := range b.msgs {
 		for _, r := range m.To {
 			if strings.EqualFold(r, addr) {
@@ -70,14 +73,14 @@ func (b *mailbox) to(addr string) []mailMsg {
 	return out
 }
 
-func (b *mailbox) count() int {
+func (b *Mailbox) Count() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.msgs)
 }
 
 type session struct {
-	box  *mailbox
+	box  *Mailbox
 	from string
 	to   []string
 }
@@ -86,7 +89,7 @@ var errDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2
 
 func (s *session) AuthPlain(string, string) error { return nil }
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	if s.box.down.Load() {
+	if s.box.Down.Load() {
 		return errDown
 	}
 	s.from = from
@@ -98,11 +101,11 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if s.box.down.Load() {
+	if s.box.Down.Load() {
 		return errDown
 	}
 	s.box.mu.Lock()
-	s.box.msgs = append(s.box.msgs, mailMsg{From: s.from, To: s.to, Data: string(b)})
+	s.box.msgs = append(s.box.msgs, Message{From: s.from, To: s.to, Data: string(b)})
 	s.box.mu.Unlock()
 	return nil
 }
