@@ -100,6 +100,7 @@ func TestEmailLanguageTemplatesAndDomain(t *testing.T) {
 	if !strings.Contains(subject, "Einladung") || !strings.Contains(body, "Hallo Jürgen") {
 		t.Fatalf("German mail: %q\n%s", subject, body)
 	}
+	h.caughtUp(t) // the email's outcome event is recorded right after the SMTP exchange
 	h.unchanged(func() {
 		o.staff("PATCH", "/portal", map[string]any{"templates": map[string]any{"invitation": map[string]string{"subject": "{{.Nope", "body": "x"}}}).problem(t, 422, "validation_failed")
 		o.staff("PATCH", "/portal", map[string]any{"templates": map[string]any{"farewell": map[string]string{"subject": "x", "body": "x"}}}).problem(t, 422, "validation_failed")
