@@ -167,7 +167,7 @@ func (c *Company) SetPermissions(perms Permissions) ([]Event, error) {
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	if equalPermissions(perms, c.Permissions) {
+	if perms.Equal(c.Permissions) {
 		return nil, nil
 	}
 	return []Event{CompanyPermissionsSet{Permissions: perms}}, nil

@@ -204,18 +204,20 @@ func (o *Organization) ChangeRole(id RoleID, name *string, perms Permissions) ([
 	if o.roleNameTaken(next.Name, id) {
 		return nil, ErrRoleNameTaken
 	}
-	if next.Name == r.Name && equalPermissions(next.Permissions, r.Permissions) {
+	if next.Name == r.Name && next.Permissions.Equal(r.Permissions) {
 		return nil, nil
 	}
 	return []Event{RoleChanged{RoleID: id, Name: next.Name, Permissions: next.Permissions}}, nil
 }
 
-func equalPermissions(a, b Permissions) bool {
-	if len(a) != len(b) {
+// Equal reports whether two permission maps name the same permissions
+// with the same answers.
+func (p Permissions) Equal(q Permissions) bool {
+	if len(p) != len(q) {
 		return false
 	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
+	for k, v := range p {
+		if w, ok := q[k]; !ok || w != v {
 			return false
 		}
 	}

@@ -307,7 +307,7 @@ func (u *User) Update(p UserPatch) ([]Event, error) {
 	}
 	if p.Permissions != nil {
 		checkPermissions(&v, "permissions", p.Permissions)
-		if !equalPermissions(p.Permissions, u.Permissions) {
+		if !p.Permissions.Equal(u.Permissions) {
 			events = append(events, UserPermissionsSet{Permissions: p.Permissions})
 		}
 	}

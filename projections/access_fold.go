@@ -165,7 +165,7 @@ func (f *accessFold) recompute(u *foldUser, at time.Time) {
 	}
 	eff := domain.EffectivePermissions(o.roles[u.st.role], companyPerms, u.st.perms)
 	allowed := domain.AccessAllowed(u.status, o.enabled, companyOK, eff)
-	if u.open != nil && (!allowed || !equalPermissions(u.open.perms, eff)) {
+	if u.open != nil && (!allowed || !u.open.perms.Equal(eff)) {
 		if !u.open.from.Before(at) { // opened at this same instant: drop it
 			u.open.to = &time.Time{}
 		} else {
@@ -178,18 +178,6 @@ func (f *accessFold) recompute(u *foldUser, at time.Time) {
 		u.open = &foldInterval{org: u.org, user: u.id, from: at, perms: eff}
 		f.intervals = append(f.intervals, u.open)
 	}
-}
-
-func equalPermissions(a, b domain.Permissions) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func evolveAccessUser(u *accessUser, ev domain.Event) {
@@ -230,12 +218,6 @@ func evolveAccessUser(u *accessUser, ev domain.Event) {
 }
 
 func (f *accessFold) Flush(ctx context.Context, tx pgx.Tx) error {
-	opt := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
 	var rows [][]any
 	for id, o := range f.orgs {
 		roles := map[string]domain.Permissions{}
@@ -263,8 +245,8 @@ func (f *accessFold) Flush(ctx context.Context, tx pgx.Tx) error {
 	}
 	rows = rows[:0]
 	for _, u := range f.order {
-		rows = append(rows, []any{u.id, u.org, opt(u.st.company), opt(u.st.role), u.st.perms, u.st.access, u.st.account, u.st.deactivated,
-			u.st.removed, opt(u.st.invitation), u.st.invitedState, string(u.status), u.st.version})
+		rows = append(rows, []any{u.id, u.org, nullIfEmpty(u.st.company), nullIfEmpty(u.st.role), u.st.perms, u.st.access, u.st.account, u.st.deactivated,
+			u.st.removed, nullIfEmpty(u.st.invitation), u.st.invitedState, string(u.status), u.st.version})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"access_users"}, []string{"user_id", "org_id", "company_id", "role_id", "perms", "portal_access",
 		"has_account", "deactivated", "removed", "invitation", "invited", "status", "version"}, pgx.CopyFromRows(rows)); err != nil {

@@ -180,12 +180,6 @@ func applyAccessUser(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent,
 		u.perms = domain.Permissions{}
 	}
 	status := domain.StatusOf(u.access, u.account, u.invitedState, u.deactivated, u.removed)
-	opt := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
 	_, err := tx.Exec(ctx, `INSERT INTO access_users (user_id, org_id, company_id, role_id, perms, portal_access, has_account, deactivated,
 			removed, invitation, invited, status, version)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -194,7 +188,7 @@ func applyAccessUser(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent,
 			removed = excluded.removed, invitation = excluded.invitation, invited = excluded.invited, status = excluded.status,
 			version = excluded.version
 		WHERE access_users.version < excluded.version`,
-		id, e.OrgID, opt(u.company), opt(u.role), u.perms, u.access, u.account, u.deactivated, u.removed, opt(u.invitation),
+		id, e.OrgID, nullIfEmpty(u.company), nullIfEmpty(u.role), u.perms, u.access, u.account, u.deactivated, u.removed, nullIfEmpty(u.invitation),
 		u.invitedState, string(status), e.StreamVersion)
 	if err != nil {
 		return err

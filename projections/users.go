@@ -101,22 +101,24 @@ var userTableColumns = []string{"user_id", "org_id", "company_id", "role_id", "f
 	"portal_access", "has_account", "deactivated", "removed", "properties", "permissions", "invitation_id", "invitation_status",
 	"invitation_expires_at", "version", "created_at", "updated_at"}
 
+// nullIfEmpty stores an absent id as NULL.
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
 // rowValues is the row as users_view stores it; the live handler and the
 // bulk rebuild both write through it, so their rows are identical.
 func rowValues(r *UserRow) []any {
-	opt := func(s string) any {
-		if s == "" {
-			return nil
-		}
-		return s
-	}
 	var expires any
 	if r.InvitationID != "" {
 		expires = r.InvitationExpiresAt
 	}
-	return []any{string(r.ID), string(r.OrgID), opt(string(r.CompanyID)), opt(string(r.RoleID)), r.FirstName, r.LastName, r.Email,
+	return []any{string(r.ID), string(r.OrgID), nullIfEmpty(string(r.CompanyID)), nullIfEmpty(string(r.RoleID)), r.FirstName, r.LastName, r.Email,
 		string(r.Status), r.PortalAccess, r.HasAccount, r.Deactivated, r.Removed, r.Properties, r.Permissions,
-		opt(string(r.InvitationID)), opt(string(r.InvitationState)), expires, r.Version, r.CreatedAt, r.UpdatedAt}
+		nullIfEmpty(string(r.InvitationID)), nullIfEmpty(string(r.InvitationState)), expires, r.Version, r.CreatedAt, r.UpdatedAt}
 }
 
 // newUserRow is the row a UserCreated starts.
