@@ -127,6 +127,9 @@ func execute[A any, PA interface {
 	}
 	for attempt := 1; ; attempt++ {
 		agg, info, err := load[A, PA](ctx, a.store, c.stream)
+		if eventstore.NotSent(err) && attempt < a.maxAttempts {
+			continue // a dead pooled connection; the pool hands out a new one
+		}
 		if err != nil {
 			return zero, err
 		}
@@ -184,6 +187,8 @@ func execute[A any, PA interface {
 			continue
 		case errors.Is(err, eventstore.ErrConcurrencyConflict):
 			return zero, ErrConflict
+		case eventstore.NotSent(err) && attempt < a.maxAttempts:
+			continue
 		default:
 			return zero, err
 		}

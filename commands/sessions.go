@@ -60,12 +60,8 @@ func (a *App) LogIn(ctx context.Context, slug, email, password string) (Session,
 	}
 	email = domain.NormalizeEmail(email)
 	now := a.now()
-	if wait, err := a.lockedFor(ctx, org, email, now); err != nil {
+	if err := a.refuseWhileLocked(ctx, org, email, now); err != nil {
 		return Session{}, err
-	} else if wait > 0 {
-		e := *domain.ErrTooManyAttempts
-		e.RetryAfter = wait
-		return Session{}, &e
 	}
 	var userID domain.UserID
 	err = a.pool.QueryRow(ctx, `SELECT user_id FROM email_reservations WHERE org_id = $1 AND email = $2`, string(org), email).Scan(&userID)
@@ -95,19 +91,37 @@ func (a *App) LogIn(ctx context.Context, slug, email, password string) (Session,
 	if err != nil {
 		return Session{}, err
 	}
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM login_failures WHERE org_id = $1 AND email = $2`, string(org), email)
+	return a.openSession(ctx, id, now, b)
+}
+
+// openSession stores a new session for id, together with whatever b
+// holds already, and returns its token.
+func (a *App) openSession(ctx context.Context, id PortalIdentity, now time.Time, b *pgx.Batch) (Session, error) {
 	token, tokenHash, err := newSecret()
 	if err != nil {
 		return Session{}, err
 	}
 	expires := now.Add(SessionLifetime)
-	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO portal_sessions (token_hash, org_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		tokenHash, string(org), string(u.ID), now, expires)
-	b.Queue(`DELETE FROM login_failures WHERE org_id = $1 AND email = $2`, string(org), email)
+		tokenHash, string(id.Org), string(id.User.ID), now, expires)
 	if err := a.pool.SendBatch(ctx, b).Close(); err != nil {
-		return Session{}, fmt.Errorf("open session: %w", err)
+		return Session{}, fmt.Errorf("open session for %s: %w", id.User.ID, err)
 	}
 	return Session{Token: token, ExpiresAt: expires, User: id}, nil
+}
+
+// refuseWhileLocked answers too_many_attempts (with how long to wait)
+// while the address is locked after failed logins.
+func (a *App) refuseWhileLocked(ctx context.Context, org domain.OrgID, email string, now time.Time) error {
+	wait, err := a.lockedFor(ctx, org, email, now)
+	if err != nil || wait <= 0 {
+		return err
+	}
+	e := *domain.ErrTooManyAttempts
+	e.RetryAfter = wait
+	return &e
 }
 
 func (a *App) lockedFor(ctx context.Context, org domain.OrgID, email string, now time.Time) (time.Duration, error) {

@@ -3,6 +3,7 @@ package domain_test
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,5 +293,31 @@ func TestEventsRoundTrip(t *testing.T) {
 	}
 	if _, err := domain.DecodeEvent("NoSuchEvent", 1, []byte(`{}`)); err == nil {
 		t.Fatal("unknown event type decoded")
+	}
+}
+
+// TestEmailNormalisation: one person, however the address is typed, is one
+// address — case, Unicode composition, full-width letters and the ASCII
+// (punycode) spelling of an internationalised domain.
+func TestEmailNormalisation(t *testing.T) {
+	same := map[string][]string{
+		"ada@bücher.de":   {"ADA@Bücher.DE", "ada@xn--bcher-kva.de", " Ada@BU\u0308CHER.de ", "ada@ＢÜＣＨＥＲ.de"},
+		"zoë@example.com": {"ZOË@example.com", "zoe\u0308@EXAMPLE.com"},
+	}
+	for want, typed := range same {
+		for _, s := range typed {
+			if got := domain.NormalizeEmail(s); got != want {
+				t.Errorf("NormalizeEmail(%q) = %q, want %q", s, got, want)
+			}
+		}
+	}
+	if got := domain.EmailForDelivery("ada@bücher.de"); got != "ada@xn--bcher-kva.de" {
+		t.Errorf("delivery form %q", got)
+	}
+	for _, bad := range []string{"ada@xn--zz.test", "ada@exa mple.com", "ada@-bad-.com", "ada@" + strings.Repeat("a", 64) + ".com"} {
+		var u domain.User
+		if _, err := u.Create(domain.NewUser{ID: "u", OrgID: "o", FirstName: "A", LastName: "B", Email: bad}); !errors.Is(err, domain.ErrValidation) {
+			t.Errorf("accepted %q: %v", bad, err)
+		}
 	}
 }

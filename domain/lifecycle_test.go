@@ -278,3 +278,27 @@ func TestRecordTicket(t *testing.T) {
 		t.Fatalf("fields %v", fieldsOf(err))
 	}
 }
+
+func TestChangePassword(t *testing.T) {
+	tests := []struct {
+		name  string
+		given []domain.Event
+		want  []domain.Event
+		err   error
+	}{
+		{name: "an active account gets the new password", given: activeUser,
+			want: []domain.Event{domain.PasswordSet{PasswordHash: "new"}}},
+		{name: "an invited person without an account has no password to change", given: []domain.Event{userCreated, invited},
+			err: domain.ErrLoginRefused},
+		{name: "a deactivated account may not", given: append(append([]domain.Event{}, activeUser...), domain.UserDeactivated{}),
+			err: domain.ErrLoginRefused},
+		{name: "unknown user", err: domain.ErrLoginRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := given(&domain.User{}, tt.given...)
+			got, err := u.ChangePassword("new")
+			then(t, got, err, tt.want, tt.err)
+		})
+	}
+}

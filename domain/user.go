@@ -362,6 +362,16 @@ func (u *User) CanLogIn() bool {
 	return u.Exists() && u.Status() == StatusActive && u.PasswordHash != ""
 }
 
+// ChangePassword replaces the password of an account that may log in. The
+// caller has checked the current password and the rules, and hashed the new
+// one; every open session of the account ends with it.
+func (u *User) ChangePassword(passwordHash string) ([]Event, error) {
+	if !u.CanLogIn() {
+		return nil, ErrLoginRefused
+	}
+	return []Event{PasswordSet{PasswordHash: passwordHash}}, nil
+}
+
 // NewUser is the input for creating a user. Company, when set, is the
 // loaded company the user belongs to.
 type NewUser struct {

@@ -6,16 +6,50 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/net/idna"
 	"golang.org/x/text/unicode/norm"
 )
 
-// NormalizeEmail trims, NFC-normalises and lower-cases an address; emails
-// are compared in this form, so uniqueness is case-insensitive.
+// emailDomains maps and checks the domain of an address as a host name
+// (UTS #46 lookup rules, labels of at most 63 bytes).
+var emailDomains = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true))
+
+// NormalizeEmail gives an address the one form it is stored and compared
+// in, so uniqueness is case-insensitive and independent of how the address
+// was typed: trimmed, NFC-normalised and lower-cased, with an
+// internationalised domain mapped by IDNA (UTS #46) and kept in its Unicode
+// form — "ADA@Bücher.DE", "ada@xn--bcher-kva.de" and a full-width
+// "ａｄａ@bücher.de" domain all become "ada@bücher.de". Delivery uses
+// EmailForDelivery, which spells the domain in ASCII.
 func NormalizeEmail(s string) string {
-	return strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
+	s = strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	d, err := emailDomains.ToUnicode(s[at+1:])
+	if err != nil {
+		return s // validEmail refuses it
+	}
+	return s[:at+1] + d
 }
 
-// validEmail accepts a bare address (no display name) with a dotted domain.
+// EmailForDelivery is a normalised address with its domain in ASCII
+// (punycode), as SMTP servers without SMTPUTF8 need it.
+func EmailForDelivery(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	d, err := emailDomains.ToASCII(s[at+1:])
+	if err != nil {
+		return s
+	}
+	return s[:at+1] + d
+}
+
+// validEmail accepts a bare address (no display name) with a dotted domain
+// that is a valid (possibly internationalised) host name.
 func validEmail(s string) bool {
 	if s == "" || utf8.RuneCountInString(s) > 254 || strings.ContainsAny(s, " <>\"") {
 		return false
@@ -26,6 +60,10 @@ func validEmail(s string) bool {
 	}
 	at := strings.LastIndexByte(s, '@')
 	domain := s[at+1:]
+	ascii, err := emailDomains.ToASCII(domain)
+	if err != nil || len(ascii) > 253 || !strings.Contains(ascii, ".") {
+		return false
+	}
 	return at > 0 && strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
 }
 
@@ -75,11 +113,19 @@ const (
 // ValidatePassword checks a new password against the rules.
 func ValidatePassword(p string) error {
 	var v Validation
-	switch n := utf8.RuneCountInString(p); {
-	case n < MinPasswordLength:
-		v.Add("password", "must be at least 10 characters")
-	case n > MaxPasswordLength:
-		v.Add("password", "must be at most 256 characters")
+	if msg := PasswordProblem(p); msg != "" {
+		v.Add("password", msg)
 	}
 	return v.Err()
+}
+
+// PasswordProblem says which rule p breaks, or "" when it keeps them.
+func PasswordProblem(p string) string {
+	switch n := utf8.RuneCountInString(p); {
+	case n < MinPasswordLength:
+		return "must be at least 10 characters"
+	case n > MaxPasswordLength:
+		return "must be at most 256 characters"
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,6 +299,68 @@ func TestLoginRefusalsAndBackoff(t *testing.T) {
 	}
 	o.portal("GET", "/me", session, nil).problem(t, 401, "unauthenticated")
 	o.portal("GET", "/me", "", nil).problem(t, 401, "unauthenticated")
+}
+
+// TestPasswordChangeEndsEverySession: a password change ends every session
+// of the account (the one on a stolen laptop too), answers with a fresh
+// session, and the old password stops working; a wrong current password
+// changes nothing and counts towards the back-off.
+func TestPasswordChangeEndsEverySession(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	o.activeUser(company, "ada@globex.test", nil)
+	laptop, phone := o.session("ada@globex.test"), o.session("ada@globex.test")
+	const newPassword = "a much better passphrase"
+
+	h.unchanged(func() {
+		o.portal("POST", "/me/password", phone, map[string]any{"current_password": "not it at all", "new_password": newPassword}).
+			problem(t, 422, "validation_failed")
+		r := o.portal("POST", "/me/password", phone, map[string]any{"current_password": password, "new_password": "short"})
+		if f := r.fields(t); len(f) != 1 || f[0] != "new_password" {
+			t.Fatalf("short new password: %d %s", r.status, r.body)
+		}
+		r = o.portal("POST", "/me/password", phone, map[string]any{"current_password": password, "new_password": newPassword, "extra": 1})
+		if f := r.fields(t); r.status != 422 || len(f) != 1 || f[0] != "extra" {
+			t.Fatalf("unknown field: %d %s", r.status, r.body)
+		}
+	})
+	for _, s := range []string{laptop, phone} {
+		if r := o.portal("GET", "/me", s, nil); r.status != 200 {
+			t.Fatalf("a refused change ended a session: %d", r.status)
+		}
+	}
+
+	r := o.portal("POST", "/me/password", phone, map[string]any{"current_password": password, "new_password": newPassword})
+	if r.status != 200 {
+		t.Fatalf("change password: %d %s", r.status, r.body)
+	}
+	fresh := r.json(t)["session_token"].(string)
+	if !strings.Contains(r.header.Get("Set-Cookie"), "HttpOnly") {
+		t.Fatalf("no new session cookie: %q", r.header.Get("Set-Cookie"))
+	}
+	for _, s := range []string{laptop, phone} {
+		o.portal("GET", "/me", s, nil).problem(t, 401, "unauthenticated")
+	}
+	if r := o.portal("GET", "/me", fresh, nil); r.status != 200 {
+		t.Fatalf("the fresh session: %d %s", r.status, r.body)
+	}
+	h.login(o.slug, "ada@globex.test", password).problem(t, 401, "invalid_credentials")
+	if r := h.login(o.slug, "ada@globex.test", newPassword); r.status != 200 {
+		t.Fatalf("login with the new password: %d %s", r.status, r.body)
+	}
+	// Guessing the current password through a stolen session runs into the
+	// same back-off as guessing at the login form.
+	for i := 0; i < 4; i++ {
+		o.portal("POST", "/me/password", fresh, map[string]any{"current_password": "guess number " + strconv.Itoa(i), "new_password": "attacker's choice!"}).
+			problem(t, 422, "validation_failed")
+	}
+	locked := o.portal("POST", "/me/password", fresh, map[string]any{"current_password": "guess number 5", "new_password": "attacker's choice!"})
+	locked.problem(t, 429, "too_many_attempts")
+	if locked.header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
 }
 
 func TestSignupPolicies(t *testing.T) {

@@ -328,3 +328,32 @@ func TestRedeliveredInvitationSendsNoSecondEmail(t *testing.T) {
 		t.Fatalf("%d emails, %d sent events after redelivery", n, h.countEvents("InvitationEmailSent"))
 	}
 }
+
+// TestInternationalAddressesAreOneAddress: an address typed with an
+// internationalised domain, in any case or in its ASCII (punycode)
+// spelling, is one address; the invitation goes out with the ASCII domain
+// that every SMTP server understands.
+func TestInternationalAddressesAreOneAddress(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	r := o.staff("POST", "/users", map[string]any{"first_name": "Jürgen", "last_name": "Groß", "email": "Jürgen@Bücher.DE", "company_id": company, "send_invite": true})
+	if r.status != 201 || r.json(t)["email"] != "jürgen@bücher.de" {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	accept := strings.TrimPrefix(r.json(t)["accept_url"].(string), "http://portal.test") + "/accept"
+	for _, same := range []string{"jürgen@xn--bcher-kva.de", "JU\u0308RGEN@BÜCHER.de"} {
+		h.unchanged(func() {
+			o.staff("POST", "/users", map[string]any{"first_name": "J", "last_name": "G", "email": same, "company_id": company}).
+				problem(t, 409, "email_taken")
+		})
+	}
+	eventually(t, "invitation email received", func() bool { return len(h.mail.To("jürgen@xn--bcher-kva.de")) == 1 })
+	if r := h.do("POST", accept, "", map[string]any{"password": password}); r.status != 200 {
+		t.Fatalf("accept: %d %s", r.status, r.body)
+	}
+	if r := h.login(o.slug, "JÜRGEN@xn--bcher-kva.de", password); r.status != 200 {
+		t.Fatalf("login with the ASCII spelling: %d %s", r.status, r.body)
+	}
+}

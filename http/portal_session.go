@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -88,13 +87,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	session, err := s.app.LogIn(r.Context(), mux.Vars(r)["slug"], body.Email, body.Password)
 	if err != nil {
-		var de *domain.Error
-		if errors.As(err, &de) && de.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(de.RetryAfter.Round(time.Second)/time.Second)+1))
-		}
 		writeError(w, r, err)
 		return
 	}
+	s.writeSession(w, session)
+}
+
+// writeSession answers with a new session, in the cookie for browsers and
+// in the body for API clients.
+func (s *Server) writeSession(w http.ResponseWriter, session commands.Session) {
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: session.Token, Path: "/portal/" + session.User.Slug, Expires: session.ExpiresAt,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(s.cfg.PublicURL, "https://"),
@@ -105,6 +106,27 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		ExpiresAt    time.Time `json:"expires_at"`
 		User         meJSON    `json:"user"`
 	}{session.Token, session.ExpiresAt, toMeJSON(session.User)})
+}
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword ends every session of the account (this one included) and
+// answers with a fresh one.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
+	var body changePasswordRequest
+	if err := decode(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	session, err := s.app.ChangePassword(r.Context(), portalIdentity(r), commands.ChangePassword{Current: body.CurrentPassword, New: body.NewPassword})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.writeSession(w, session)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

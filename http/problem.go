@@ -3,12 +3,15 @@ package http
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/rs/zerolog"
 
 	"gatehouse/commands"
 	"gatehouse/domain"
+	"gatehouse/eventstore"
 )
 
 // Problem is an RFC 9457 problem document.
@@ -62,11 +65,18 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Code, p.Detail, p.Errors = re.status, re.code, re.detail, re.fields
 	case errors.As(err, &de):
 		p.Status, p.Code, p.Detail, p.Errors = kindStatus[de.Kind], de.Code, de.Message, de.Fields
+		if de.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+		}
 		if p.Status == 0 {
 			p.Status = http.StatusInternalServerError
 		}
 	case errors.Is(err, r.Context().Err()) && r.Context().Err() != nil:
 		p.Status, p.Code, p.Detail = 499, "client_closed_request", "the request was cancelled"
+	case eventstore.Unavailable(err):
+		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("database unavailable")
+		w.Header().Set("Retry-After", "1")
+		p.Status, p.Code, p.Detail = http.StatusServiceUnavailable, "unavailable", "the service cannot reach its database right now; retry shortly (with the same Idempotency-Key for commands)"
 	default:
 		zerolog.Ctx(r.Context()).Error().Err(err).Msg("request failed")
 		p.Status, p.Code, p.Detail = http.StatusInternalServerError, "internal_error", "something went wrong on our side; the request id identifies it in our logs"

@@ -164,6 +164,7 @@ func (s *Server) routes() *mux.Router {
 	r.HandleFunc(portal+"/login", s.limited(s.login)).Methods(http.MethodPost)
 	r.HandleFunc(portal+"/logout", s.logout).Methods(http.MethodPost)
 	r.Handle(portal+"/me", s.authenticatePortal(s.me)).Methods(http.MethodGet)
+	r.Handle(portal+"/me/password", s.limited(s.authenticatePortal(s.changePassword).ServeHTTP)).Methods(http.MethodPost)
 	r.Handle(portal+"/users", s.authenticatePortal(s.portalListUsers)).Methods(http.MethodGet)
 	r.Handle(portal+"/users", s.authenticatePortal(s.portalCreateUser)).Methods(http.MethodPost)
 	r.Handle(portal+"/users/{id}", s.authenticatePortal(s.portalPatchUser)).Methods(http.MethodPatch)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/wneessen/go-mail"
+
+	"gatehouse/domain"
 )
 
 // SMTP sends mail through a server named by an smtp:// or smtps:// URL
@@ -53,7 +55,7 @@ func (s *SMTP) Send(ctx context.Context, to, subject, body, messageID string) er
 	if err := m.From(s.from); err != nil {
 		return fmt.Errorf("sender address: %w", err)
 	}
-	if err := m.To(to); err != nil {
+	if err := m.To(domain.EmailForDelivery(to)); err != nil {
 		return fmt.Errorf("recipient address: %w", err)
 	}
 	m.Subject(subject)

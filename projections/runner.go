@@ -57,6 +57,7 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 	if err != nil {
 		return nil, fmt.Errorf("create projection router: %w", err)
 	}
+	router.AddMiddleware(abandonDeadDelivery(log))
 	r := &Runner{router: router, store: store, wake: wake, wlog: wlog, log: log}
 	for _, p := range projections {
 		sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: p.Name(), Wakeup: wake}, wlog)
@@ -148,6 +149,30 @@ func handler(store *eventstore.Store, p Projection, log zerolog.Logger) message.
 			return fmt.Errorf("projection %s: release savepoint: %w", p.Name(), err)
 		}
 		return nil
+	}
+}
+
+// abandonDeadDelivery acks a failed message whose delivery transaction lost
+// its connection. watermill-sql redelivers a nacked message on the same
+// transaction, which after a dropped connection (PostgreSQL restarted,
+// backend terminated) would loop forever. A transaction on a closed
+// connection can never commit, so acking is safe: the subscriber's offset
+// update then fails on the dead connection, the batch rolls back and is
+// read again on a fresh one; nothing is skipped.
+func abandonDeadDelivery(log zerolog.Logger) message.HandlerMiddleware {
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err == nil {
+				return out, nil
+			}
+			if tx, txErr := pgxTx(msg.Context()); txErr == nil && tx.Conn().IsClosed() {
+				log.Warn().Err(err).Str("handler", message.HandlerNameFromCtx(msg.Context())).
+					Msg("delivery transaction lost its connection; the batch will be read again")
+				return nil, nil
+			}
+			return out, err
+		}
 	}
 }
 

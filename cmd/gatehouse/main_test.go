@@ -103,6 +103,43 @@ func TestBinaryServesAndStops(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("enable portal through the binary: %d", resp.StatusCode)
 	}
+	// Load is running when SIGTERM arrives: eight clients creating
+	// companies back to back. Each answer must be a 2xx; once the server
+	// stops accepting, requests fail at the transport, never with a 5xx.
+	loadCtx, stopLoad := context.WithCancel(context.Background())
+	defer stopLoad()
+	type outcome struct {
+		acked     []string
+		refused   int
+		badAnswer string
+	}
+	outcomes := make(chan outcome, 8)
+	for c := range 8 {
+		go func() {
+			var o outcome
+			defer func() { outcomes <- o }()
+			for i := 0; loadCtx.Err() == nil; i++ {
+				name := fmt.Sprintf("Load %d-%d", c, i)
+				req, _ := http.NewRequestWithContext(loadCtx, "POST", fmt.Sprintf("%s/v1/orgs/%s/companies", base, org.OrgID), strings.NewReader(`{"name":"`+name+`"}`))
+				req.Header.Set("Authorization", "Bearer "+org.AdminToken)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					o.refused++
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					o.badAnswer = fmt.Sprintf("%s: %d", name, resp.StatusCode)
+					return
+				}
+				o.acked = append(o.acked, name)
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+
 	// A slow request is in flight when SIGTERM arrives: its body trickles in.
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -140,6 +177,28 @@ func TestBinaryServesAndStops(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not stop after SIGTERM")
 	}
+	stopLoad()
+	var acked []string
+	for range 8 {
+		o := <-outcomes
+		if o.badAnswer != "" {
+			t.Fatalf("a request under shutdown was answered %s", o.badAnswer)
+		}
+		acked = append(acked, o.acked...)
+	}
+	db, err := pgx.Connect(context.Background(), fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	var stored int
+	if err := db.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE event_type = 'CompanyCreated' AND data->>'name' = ANY($1)`, acked).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if len(acked) < 10 || stored != len(acked) {
+		t.Fatalf("%d companies acknowledged under load, %d stored", len(acked), stored)
+	}
+	t.Logf("%d commands acknowledged under load before and during shutdown, all stored", len(acked))
 	if strings.Contains(logs.String(), org.AdminToken) {
 		t.Fatal("the admin token appears in the logs")
 	}
