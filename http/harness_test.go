@@ -130,9 +130,12 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
 	<-runner.Running()
-	srv := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
+	srv, err := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
 		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true, MailEnabled: opts.mail != nil, PortalRatePerMinute: portalRate(opts)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	handler := srv.Handler()
 	if opts.contract {
 		handler = newContract(t).wrap(handler)
@@ -237,7 +240,7 @@ func (h *harness) do(method, path, token string, body any, headers ...string) re
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -248,6 +251,9 @@ func (h *harness) do(method, path, token string, body any, headers ...string) re
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
+
+// noRedirects shows the tests a redirect as it is.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // staff calls the organization's staff API with its admin token.
 func (o *org) staff(method, path string, body any, headers ...string) response {

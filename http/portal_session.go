@@ -175,18 +175,7 @@ type resendRequest struct {
 // whether a person exists or whether a link was due.
 func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) {
 	var body resendRequest
-	form, err := isFormPost(r)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	if form {
-		if err := r.ParseForm(); err != nil {
-			writeError(w, r, badRequest("malformed_form", "the form could not be read"))
-			return
-		}
-		body.Email = r.PostForm.Get("email")
-	} else if err := decode(r, &body); err != nil {
+	if err := decode(r, &body); err != nil {
 		writeError(w, r, err)
 		return
 	}
@@ -194,15 +183,10 @@ func (s *Server) resendInvitation(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, invalidField("email", "is required"))
 		return
 	}
-	err = s.app.ResendInvitation(r.Context(), commands.Meta{RequestID: requestIDFrom(r.Context()), CorrelationID: correlationIDFrom(r.Context())},
+	err := s.app.ResendInvitation(r.Context(), commands.Meta{RequestID: requestIDFrom(r.Context()), CorrelationID: correlationIDFrom(r.Context())},
 		mux.Vars(r)["slug"], body.Email)
 	if err != nil && !errors.Is(err, commands.ErrPortalNotFound) {
 		writeError(w, r, err)
-		return
-	}
-	if form {
-		writePage(w, http.StatusAccepted, pageData{Title: "Check your inbox",
-			Message: "If this address has an invitation waiting, a new link is on its way."})
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})

@@ -65,9 +65,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		p.Status, p.Code, p.Detail, p.Errors = re.status, re.code, re.detail, re.fields
 	case errors.As(err, &de):
 		p.Status, p.Code, p.Detail, p.Errors = kindStatus[de.Kind], de.Code, de.Message, de.Fields
-		if de.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
-		}
+		writeRetryAfter(w, err)
 		if p.Status == 0 {
 			p.Status = http.StatusInternalServerError
 		}
@@ -102,4 +100,13 @@ func notFound(w http.ResponseWriter, r *http.Request) {
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	writeError(w, r, &requestError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", detail: "this resource does not answer " + r.Method})
+}
+
+// writeRetryAfter tells the caller when to come back after an error that
+// says so (a login back-off).
+func writeRetryAfter(w http.ResponseWriter, err error) {
+	var de *domain.Error
+	if errors.As(err, &de) && de.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+	}
 }

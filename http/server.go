@@ -37,6 +37,10 @@ type Config struct {
 	// resend per client address (default 60 a minute, bursts of 20;
 	// negative turns the limit off).
 	PortalRatePerMinute int
+	// CSRFKey (32 bytes) signs the CSRF tokens of the portal's forms. When
+	// empty a random key is used, and forms rendered by another process
+	// (a restart, another replica) are refused.
+	CSRFKey []byte
 }
 
 // Server serves the API.
@@ -54,6 +58,7 @@ type Server struct {
 	metricsPage http.Handler
 	openapiJSON []byte
 	openapiErr  error
+	pages       *pages
 }
 
 // Deps are the server's collaborators.
@@ -71,7 +76,7 @@ type Deps struct {
 }
 
 // NewServer builds the router.
-func NewServer(d Deps, cfg Config) *Server {
+func NewServer(d Deps, cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -94,8 +99,13 @@ func NewServer(d Deps, cfg Config) *Server {
 	if cfg.PortalRatePerMinute > 0 {
 		s.limiter = newIPLimiter(cfg.PortalRatePerMinute, 20)
 	}
+	pages, err := newPages(cfg.CSRFKey, strings.HasPrefix(cfg.PublicURL, "https://"), http.HandlerFunc(s.csrfRefused))
+	if err != nil {
+		return nil, err
+	}
+	s.pages = pages
 	s.router = s.routes()
-	return s
+	return s, nil
 }
 
 // Handler is the complete HTTP handler.
@@ -156,13 +166,29 @@ func (s *Server) routes() *mux.Router {
 	staff(http.MethodGet, "/audit/verify", s.auditVerify)
 	staff(http.MethodGet, "/audit/head", s.auditHead)
 
+	// The portal: JSON for API clients and, on the same URLs where they
+	// share one, form posts from the server-rendered pages (formOr tells
+	// them apart; forms are CSRF-checked).
 	const portal = "/portal/{slug}"
-	r.HandleFunc(portal+"/invitations/resend", s.limited(s.resendInvitation)).Methods(http.MethodPost)
-	r.HandleFunc(portal+"/invitations/{token}", s.invitationPage).Methods(http.MethodGet)
-	r.HandleFunc(portal+"/invitations/{token}/accept", s.limited(s.acceptInvitation)).Methods(http.MethodPost)
-	r.HandleFunc(portal+"/signup", s.limited(s.signup)).Methods(http.MethodPost)
-	r.HandleFunc(portal+"/login", s.limited(s.login)).Methods(http.MethodPost)
-	r.HandleFunc(portal+"/logout", s.logout).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/invitations/resend", s.limited(s.formOr(s.resendForm, s.resendInvitation))).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/invitations/{token}", s.page(s.invitationPage)).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/invitations/{token}/accept", s.limited(s.formOr(s.acceptForm, s.acceptInvitation))).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/signup", s.limited(s.formOr(s.signupForm, s.signup))).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/login", s.limited(s.formOr(s.loginForm, s.login))).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/logout", s.formOr(s.logoutForm, s.logout)).Methods(http.MethodPost)
+	// Pages only.
+	r.HandleFunc("/assets/portal.css", s.stylesheet).Methods(http.MethodGet)
+	r.HandleFunc(portal, s.page(s.portalRoot)).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/login", s.page(s.loginPage)).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/signup", s.page(s.signupPage)).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/resend", s.page(s.resendPage)).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/home", s.page(s.pageSession(s.homePage))).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/company/users", s.page(s.managing(s.companyUsersPage))).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/company/users", s.formPost(s.managing(s.inviteColleagueForm))).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/company/users/{id}/edit", s.page(s.managing(s.editColleaguePage))).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/company/users/{id}/edit", s.formPost(s.managing(s.editColleagueForm))).Methods(http.MethodPost)
+	r.HandleFunc(portal+"/company/users/{id}/remove", s.page(s.managing(s.removeColleaguePage))).Methods(http.MethodGet)
+	r.HandleFunc(portal+"/company/users/{id}/remove", s.formPost(s.managing(s.removeColleagueForm))).Methods(http.MethodPost)
 	r.Handle(portal+"/me", s.authenticatePortal(s.me)).Methods(http.MethodGet)
 	r.Handle(portal+"/me/password", s.limited(s.authenticatePortal(s.changePassword).ServeHTTP)).Methods(http.MethodPost)
 	r.Handle(portal+"/users", s.authenticatePortal(s.portalListUsers)).Methods(http.MethodGet)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -35,6 +37,7 @@ type serveFlags struct {
 	maxLagRaw         string
 	maxLag            int64
 	secretKey         string
+	csrfKey           []byte
 	mailFrom          string
 	sealer            *commands.Sealer
 }
@@ -108,6 +111,11 @@ func (f *serveFlags) validate() error {
 		if f.sealer, err = commands.NewSealer(key); err != nil {
 			return usageError{err}
 		}
+		// The forms' CSRF key is derived from the secret key, so every
+		// replica and every restart accepts the forms of the others.
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte("gatehouse portal csrf"))
+		f.csrfKey = mac.Sum(nil)
 	}
 	if f.mailFrom == "" {
 		u, _ := url.Parse(f.publicURL)
@@ -206,10 +214,13 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	runnerDone := make(chan error, 1)
 	go func() { runnerDone <- runner.Run(runCtx) }()
 
-	server := gatehttp.NewServer(gatehttp.Deps{
+	server, err := gatehttp.NewServer(gatehttp.Deps{
 		App: app, Users: users, Log: log, Metrics: reg,
 		Ready: func(ctx context.Context) error { return ready(ctx, pool, f.maxLag) },
-	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks, MailEnabled: f.smtpURL != ""})
+	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks, MailEnabled: f.smtpURL != "", CSRFKey: f.csrfKey})
+	if err != nil {
+		return err
+	}
 	if f.exposeInviteLinks {
 		log.Warn().Msg("--expose-invite-links is on: invitation answers carry their links (development only)")
 	}
