@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 bash scripts/postgres.sh
 bash scripts/chromium.sh
+bash scripts/nats.sh
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

@@ -58,7 +58,7 @@ func rootCommand() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "PostgreSQL URL (env DATABASE_URL)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("GATEHOUSE_LOG_LEVEL", "info"), "trace, debug, info, warn or error (env GATEHOUSE_LOG_LEVEL)")
-	root.AddCommand(serveCommand(g), migrateCommand(g), orgCommand(g), tokensCommand(g), projectionsCommand(g), exportCommand(g), generateCommand(g), auditCommand(g))
+	root.AddCommand(serveCommand(g), migrateCommand(g), orgCommand(g), tokensCommand(g), projectionsCommand(g), exportCommand(g), generateCommand(g), auditCommand(g), benchCommand(g), relayCommand(g), workerCommand(g))
 	return root
 }
 

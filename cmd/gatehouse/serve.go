@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strconv"
@@ -37,7 +38,9 @@ type serveFlags struct {
 	maxLagRaw         string
 	maxLag            int64
 	secretKey         string
+	debugAddr         string
 	csrfKey           []byte
+	bus               busFlags
 	mailFrom          string
 	sealer            *commands.Sealer
 }
@@ -63,6 +66,7 @@ func serveCommand(g *globalFlags) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", envOr("GATEHOUSE_ADDR", "127.0.0.1:8080"), "listen address (env GATEHOUSE_ADDR)")
+	fl.StringVar(&f.debugAddr, "debug-addr", envOr("GATEHOUSE_DEBUG_ADDR", ""), "when set, serve Go's pprof profiles on this address (keep it private; env GATEHOUSE_DEBUG_ADDR)")
 	fl.StringVar(&f.publicURL, "public-url", envOr("GATEHOUSE_PUBLIC_URL", ""), "base URL of links in emails and answers; default http://<addr> (env GATEHOUSE_PUBLIC_URL)")
 	fl.StringVar(&f.smtpURL, "smtp-url", envOr("GATEHOUSE_SMTP_URL", ""), "smtp://user:pass@host:port; mail is off without it (env GATEHOUSE_SMTP_URL)")
 	exposeDefault, _ := strconv.ParseBool(envOr("GATEHOUSE_EXPOSE_INVITE_LINKS", "false"))
@@ -71,6 +75,7 @@ func serveCommand(g *globalFlags) *cobra.Command {
 	fl.StringVar(&f.secretKey, "secret-key", envOr("GATEHOUSE_SECRET_KEY", ""),
 		"base64 of 32 random bytes; seals invitation links for the mail sender (required with --smtp-url) (env GATEHOUSE_SECRET_KEY)")
 	fl.StringVar(&f.mailFrom, "mail-from", envOr("GATEHOUSE_MAIL_FROM", ""), "sender address of emails; default noreply@<public host> (env GATEHOUSE_MAIL_FROM)")
+	f.bus.register(fl, true)
 	fl.StringVar(&f.maxLagRaw, "max-projection-lag", envOr("GATEHOUSE_MAX_PROJECTION_LAG", "10000"),
 		"/readyz fails while a read model is more than this many events behind (env GATEHOUSE_MAX_PROJECTION_LAG)")
 	return cmd
@@ -78,7 +83,7 @@ func serveCommand(g *globalFlags) *cobra.Command {
 
 // ready is the readiness check: database reachable, schema current, and no
 // read model far behind the log.
-func ready(ctx context.Context, pool *pgxpool.Pool, maxLag int64) error {
+func ready(ctx context.Context, pool *pgxpool.Pool, maxLag int64, groups map[string]bool) error {
 	if err := migrations.CheckCurrent(ctx, pool); err != nil {
 		return err
 	}
@@ -87,7 +92,7 @@ func ready(ctx context.Context, pool *pgxpool.Pool, maxLag int64) error {
 		return err
 	}
 	for _, p := range ps {
-		if p.Lag() > maxLag {
+		if groups[p.Group] && p.Lag() > maxLag {
 			return fmt.Errorf("read model %s is %d events behind (limit %d)", p.Group, p.Lag(), maxLag)
 		}
 	}
@@ -129,6 +134,9 @@ func (f *serveFlags) validate() error {
 		return usageError{fmt.Errorf("--max-projection-lag (or GATEHOUSE_MAX_PROJECTION_LAG) %q: want a positive whole number", f.maxLagRaw)}
 	}
 	f.maxLag = lag
+	if err := f.bus.validate(); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(f.addr); err != nil {
 		return usageError{fmt.Errorf("--addr (or GATEHOUSE_ADDR) %q: want host:port", f.addr)}
 	}
@@ -179,21 +187,49 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	wake := eventstore.NewWakeup(g.databaseURL, log.With().Str("component", "wakeup").Logger())
 	go wake.Run(runCtx)
 
+	// With --bus sql this process runs every read model and saga; with
+	// --bus nats it relays events to JetStream, and workers (gatehouse
+	// worker) run the read models and sagas. Mail and the helpdesk inbox
+	// stay here, where their configuration is.
 	all := projections.All(store)
 	users := all[0].(*projections.Users)
-	runner, err := projections.NewRunner(store, wake, log, all...)
+	inProcess := all
+	if f.bus.kind == "nats" {
+		inProcess = nil
+	}
+	runner, err := projections.NewRunner(store, wake, log, inProcess...)
 	if err != nil {
 		return err
 	}
+	groups := map[string]bool{}
+	for _, p := range inProcess {
+		groups[p.Name()] = true
+	}
 	reg := newRegistry(pool)
 	app := commands.New(commands.Deps{Store: store, Metrics: reg, Sealer: f.sealer})
-	for _, r := range []interface {
-		Name() string
-		React(context.Context, eventstore.RecordedEvent, domain.Event) error
-	}{sagas.NewAutoInvite(app, log, reg), sagas.NewSuperUser(app, log, reg)} {
-		if err := runner.AddReaction(r.Name(), r.React); err != nil {
+	if f.bus.kind == "sql" {
+		for _, r := range []interface {
+			Name() string
+			React(context.Context, eventstore.RecordedEvent, domain.Event) error
+		}{sagas.NewAutoInvite(app, log, reg), sagas.NewSuperUser(app, log, reg)} {
+			if err := runner.AddReaction(r.Name(), r.React); err != nil {
+				return err
+			}
+			groups[r.Name()] = true
+		}
+	} else {
+		relay, err := eventstore.NewRelay(store, wake, f.bus.config(), log)
+		if err != nil {
 			return err
 		}
+		go func() {
+			if err := relay.Run(runCtx); err != nil {
+				log.Error().Err(err).Msg("relay stopped")
+			}
+		}()
+		defer relay.Close() //nolint:errcheck
+		groups[eventstore.RelayGroup] = true
+		log.Info().Str("nats", f.bus.url).Str("stream", f.bus.stream).Int("partitions", f.bus.partitions).Msg("relaying events to NATS JetStream; read models and sagas run in workers")
 	}
 	if err := sagas.AddHelpdeskInbox(runner.Router(), pool, app, log, eventstore.WatermillLogger(log)); err != nil {
 		return err
@@ -209,6 +245,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 		if err := runner.AddReaction(sender.Name(), sender.React); err != nil {
 			return err
 		}
+		groups[sender.Name()] = true
 		log.Info().Str("from", f.mailFrom).Msg("mail is on")
 	}
 	runnerDone := make(chan error, 1)
@@ -216,7 +253,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 
 	server, err := gatehttp.NewServer(gatehttp.Deps{
 		App: app, Users: users, Log: log, Metrics: reg,
-		Ready: func(ctx context.Context) error { return ready(ctx, pool, f.maxLag) },
+		Ready: func(ctx context.Context) error { return ready(ctx, pool, f.maxLag, groups) },
 	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks, MailEnabled: f.smtpURL != "", CSRFKey: f.csrfKey})
 	if err != nil {
 		return err
@@ -238,6 +275,19 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 		return fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
 	log.Info().Str("addr", ln.Addr().String()).Str("public_url", f.publicURL).Msg("serving")
+	if f.debugAddr != "" {
+		debug := http.NewServeMux()
+		debug.HandleFunc("/debug/pprof/", pprof.Index)
+		debug.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		debug.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() {
+			debugServer := &http.Server{Addr: f.debugAddr, Handler: debug, ReadHeaderTimeout: 10 * time.Second}
+			if err := debugServer.ListenAndServe(); err != nil {
+				log.Warn().Err(err).Str("addr", f.debugAddr).Msg("pprof listener stopped")
+			}
+		}()
+		log.Info().Str("addr", f.debugAddr).Msg("pprof profiles on /debug/pprof/")
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 

@@ -1,0 +1,591 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"gatehouse/migrations"
+)
+
+// benchConfig is what `gatehouse bench` measures and how long.
+type benchConfig struct {
+	reps        int
+	duration    time.Duration
+	lagDuration time.Duration
+	lagRate     int
+	users       int
+	out         string
+	keep        bool
+	quick       bool
+	profile     string
+}
+
+func benchCommand(g *globalFlags) *cobra.Command {
+	var c benchConfig
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the service against this machine's own limits and write a markdown table",
+		Long: "Runs on a fresh database (created, then dropped) and measures, each figure the median of\n" +
+			"--reps repetitions with min and max: (1) raw one-row INSERT commits/s at 1/4/16/64 writers, the\n" +
+			"machine's limit; (2) POST /users over HTTP to `gatehouse serve` at 1/4/16/64 clients and the\n" +
+			"ratio to (1); (3) projection lag at a steady rate; (4) rebuild events/s over a generated log of\n" +
+			"about a million events; (5) CSV export rows/s and peak RSS for 100,000 users; (6) the access\n" +
+			"decision at 16 clients. The table goes to stdout and to --out.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.reps < 1 || c.duration <= 0 || c.lagDuration <= 0 || c.lagRate < 1 || c.users < 1 {
+				return usageError{errors.New("--reps, --duration, --lag-duration, --lag-rate and --users must be positive")}
+			}
+			return runBench(cmd.Context(), g, c, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&c.reps, "reps", 3, "repetitions of each measurement")
+	f.DurationVar(&c.duration, "duration", 5*time.Second, "length of one repetition of the throughput and access measurements")
+	f.DurationVar(&c.lagDuration, "lag-duration", 20*time.Second, "length of one projection-lag repetition")
+	f.IntVar(&c.lagRate, "lag-rate", 500, "commands per second during the projection-lag measurement")
+	f.IntVar(&c.users, "users", 100000, "users of the generated organization (another tenth is generated in a second one)")
+	f.StringVar(&c.out, "out", "bench/results.md", "where to write the table")
+	f.BoolVar(&c.keep, "keep-database", false, "keep the benchmark database")
+	f.BoolVar(&c.quick, "quick", false, "measure only (1)-(3): no generated log")
+	f.StringVar(&c.profile, "profile", "bench/cpu-16-clients.pprof", "write the server's CPU profile during the first 16-client repetition here (empty: none)")
+	return cmd
+}
+
+// stat is a figure measured several times.
+type stat []float64
+
+func (s stat) median() float64 {
+	c := slices.Clone(s)
+	sort.Float64s(c)
+	if len(c) == 0 {
+		return 0
+	}
+	if len(c)%2 == 1 {
+		return c[len(c)/2]
+	}
+	return (c[len(c)/2-1] + c[len(c)/2]) / 2
+}
+
+func (s stat) String() string {
+	if len(s) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%s (%s–%s)", num(s.median()), num(slices.Min(s)), num(slices.Max(s)))
+}
+
+func num(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}
+
+// latencies collects request durations from many goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) { l.mu.Lock(); l.d = append(l.d, d); l.mu.Unlock() }
+
+// quantile in milliseconds.
+func (l *latencies) quantile(q float64) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	slices.Sort(l.d)
+	i := int(q * float64(len(l.d)-1))
+	return float64(l.d[i]) / float64(time.Millisecond)
+}
+
+func (l *latencies) max() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	return float64(slices.Max(l.d)) / float64(time.Millisecond)
+}
+
+var benchConcurrency = []int{1, 4, 16, 64}
+
+type benchResults struct {
+	raw, cmds, cmdP50, cmdP99     map[int]stat
+	lagP50, lagP99, lagMax        stat
+	lagAchieved, lagInvisible     stat
+	rebuildUsers, rebuildAll      stat
+	rebuildUserEvents, allEvents  int64
+	exportRows, exportRSS         stat
+	exportCount                   int64
+	accessP50, accessP99, accessN stat
+	pgVersion                     string
+}
+
+func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dbURL, dbName, err := benchDatabaseURL(g.databaseURL)
+	if err != nil {
+		return usageError{err}
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+	if err := migrations.EnsureDatabase(ctx, dbURL); err != nil {
+		return err
+	}
+	if !c.keep {
+		defer func() {
+			if err := dropDatabase(context.WithoutCancel(ctx), g.databaseURL, dbName); err != nil {
+				logf("drop %s: %v", dbName, err)
+			}
+		}()
+	}
+	if _, err := migrations.Up(ctx, dbURL); err != nil {
+		return err
+	}
+	res := benchResults{raw: map[int]stat{}, cmds: map[int]stat{}, cmdP50: map[int]stat{}, cmdP99: map[int]stat{}}
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if err := admin.QueryRow(ctx, `SHOW server_version`).Scan(&res.pgVersion); err != nil {
+		return err
+	}
+
+	// (1) The limit: raw one-row INSERT commits into an events-shaped table.
+	if _, err := admin.Exec(ctx, `CREATE TABLE bench_raw (LIKE events INCLUDING ALL)`); err != nil {
+		return fmt.Errorf("create raw insert table: %w", err)
+	}
+	for _, n := range benchConcurrency {
+		for range c.reps {
+			rate, err := rawInsertRate(ctx, dbURL, n, c.duration)
+			if err != nil {
+				return err
+			}
+			res.raw[n] = append(res.raw[n], rate)
+			logf("raw insert, %d writers: %.0f commits/s", n, rate)
+		}
+	}
+
+	// (2) and (3) against the real server.
+	srv, err := startServe(ctx, self, dbURL)
+	if err != nil {
+		return err
+	}
+	site, err := newBenchSite(ctx, self, dbURL, srv.base)
+	if err != nil {
+		srv.stop()
+		return err
+	}
+	for _, n := range benchConcurrency {
+		for rep := range c.reps {
+			if n == 16 && rep == 0 && c.profile != "" {
+				go srv.profile(c.profile, c.duration, logf)
+			}
+			rate, lat, err := site.createUsers(ctx, n, c.duration, fmt.Sprintf("c%d-r%d", n, rep))
+			if err != nil {
+				srv.stop()
+				return err
+			}
+			res.cmds[n] = append(res.cmds[n], rate)
+			res.cmdP50[n] = append(res.cmdP50[n], lat.quantile(0.5))
+			res.cmdP99[n] = append(res.cmdP99[n], lat.quantile(0.99))
+			logf("POST /users, %d clients: %.0f commands/s, p50 %.1f ms, p99 %.1f ms", n, rate, lat.quantile(0.5), lat.quantile(0.99))
+		}
+	}
+	for rep := range c.reps {
+		if err := waitCaughtUp(ctx, admin, logf); err != nil {
+			srv.stop()
+			return err
+		}
+		achieved, lag, invisible, err := site.projectionLag(ctx, c.lagRate, c.lagDuration, fmt.Sprintf("lag-r%d", rep))
+		if err != nil {
+			srv.stop()
+			return err
+		}
+		res.lagP50 = append(res.lagP50, lag.quantile(0.5))
+		res.lagP99 = append(res.lagP99, lag.quantile(0.99))
+		res.lagMax = append(res.lagMax, lag.max())
+		res.lagAchieved = append(res.lagAchieved, achieved)
+		res.lagInvisible = append(res.lagInvisible, float64(invisible))
+		logf("projection lag at %.0f commands/s: p50 %.1f ms, p99 %.1f ms, max %.1f ms, %d not visible within a minute",
+			achieved, lag.quantile(0.5), lag.quantile(0.99), lag.max(), invisible)
+	}
+	srv.stop()
+
+	if !c.quick {
+		if err := benchAtScale(ctx, self, dbURL, admin, c, &res, logf); err != nil {
+			return err
+		}
+	}
+
+	table := res.markdown(c)
+	fmt.Fprint(out, table)
+	if c.out != "" {
+		if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(c.out, []byte(table), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", c.out, err)
+		}
+		logf("written to %s", c.out)
+	}
+	return nil
+}
+
+// benchAtScale measures (4)-(6) on a generated log.
+func benchAtScale(ctx context.Context, self, dbURL string, admin *pgx.Conn, c benchConfig, res *benchResults, logf func(string, ...any)) error {
+	logf("generating %d + %d users", c.users, c.users/10)
+	var orgs []generatedOrg
+	for i, spec := range [][]string{{"--users", fmt.Sprint(c.users), "--companies", "500", "--seed", "1"}, {"--users", fmt.Sprint(c.users / 10), "--companies", "50", "--seed", "2"}} {
+		outb, err := runSelf(ctx, self, dbURL, append([]string{"generate", "--orgs", "1"}, spec...)...)
+		if err != nil {
+			return fmt.Errorf("generate (%d): %w", i, err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(outb)), "\n") {
+			var o generatedOrg
+			if err := json.Unmarshal([]byte(line), &o); err != nil {
+				return fmt.Errorf("generate printed %q: %w", line, err)
+			}
+			orgs = append(orgs, o)
+		}
+	}
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&res.allEvents); err != nil {
+		return err
+	}
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id LIKE 'user-%'`).Scan(&res.rebuildUserEvents); err != nil {
+		return err
+	}
+	logf("log holds %d events (%d in user streams)", res.allEvents, res.rebuildUserEvents)
+	for range c.reps {
+		start := time.Now()
+		if _, err := runSelf(ctx, self, dbURL, "projections", "rebuild", "users"); err != nil {
+			return err
+		}
+		rate := float64(res.rebuildUserEvents) / time.Since(start).Seconds()
+		res.rebuildUsers = append(res.rebuildUsers, rate)
+		logf("rebuild users: %.0f events/s", rate)
+	}
+	for range c.reps {
+		start := time.Now()
+		if _, err := runSelf(ctx, self, dbURL, "projections", "rebuild"); err != nil {
+			return err
+		}
+		rate := float64(res.allEvents) / time.Since(start).Seconds()
+		res.rebuildAll = append(res.rebuildAll, rate)
+		logf("rebuild every read model: %.0f events/s", rate)
+	}
+
+	big := orgs[0]
+	for range c.reps {
+		start := time.Now()
+		cmd := exec.CommandContext(ctx, self, "export", "users", "--org", big.OrgID)
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "GATEHOUSE_LOG_LEVEL=warn")
+		counter := &lineCounter{}
+		cmd.Stdout = counter
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		wall := time.Since(start).Seconds()
+		rows := counter.lines - 1 // header
+		res.exportCount = rows
+		res.exportRows = append(res.exportRows, float64(rows)/wall)
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			res.exportRSS = append(res.exportRSS, float64(ru.Maxrss)/1024) // KiB → MiB
+		}
+		logf("export: %d rows in %.2f s", rows, wall)
+	}
+
+	srv, err := startServe(ctx, self, dbURL)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	rows, err := admin.Query(ctx, `SELECT user_id::text FROM users_view WHERE org_id = $1 ORDER BY random() LIMIT 5000`, big.OrgID)
+	if err != nil {
+		return err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for range c.reps {
+		lat, n, err := accessDecisions(ctx, srv.base, big, ids, 16, c.duration)
+		if err != nil {
+			return err
+		}
+		res.accessP50 = append(res.accessP50, lat.quantile(0.5))
+		res.accessP99 = append(res.accessP99, lat.quantile(0.99))
+		res.accessN = append(res.accessN, n)
+		logf("access decision, 16 clients: %.0f/s, p50 %.2f ms, p99 %.2f ms", n, lat.quantile(0.5), lat.quantile(0.99))
+	}
+	return nil
+}
+
+type generatedOrg struct {
+	OrgID      string `json:"org_id"`
+	Slug       string `json:"slug"`
+	AdminToken string `json:"admin_token"`
+}
+
+type lineCounter struct{ lines int64 }
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.lines += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
+
+func (r benchResults) markdown(c benchConfig) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "# Gatehouse benchmark\n\n%s on %s: %d CPUs, PostgreSQL %s, %s. Each figure: median (min–max) of %d repetitions; client, server and PostgreSQL share the machine.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), r.pgVersion, runtime.Version(), c.reps)
+	fmt.Fprintf(&b, "## Commands against the machine's limit (%s per repetition)\n\n", c.duration)
+	b.WriteString("| concurrency | (1) raw INSERT commits/s | (2) POST /users commands/s | ratio (2)/(1) | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n")
+	for _, n := range benchConcurrency {
+		ratio := stat{}
+		for i := range r.cmds[n] {
+			if i < len(r.raw[n]) && r.raw[n][i] > 0 {
+				ratio = append(ratio, r.cmds[n][i]/r.raw[n][i])
+			}
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", n, r.raw[n], r.cmds[n], ratio, r.cmdP50[n], r.cmdP99[n])
+	}
+	fmt.Fprintf(&b, "\n## (3) Projection lag: 2xx of POST /users → visible in GET /users?q=<email>, at %d commands/s for %s\n\n", c.lagRate, c.lagDuration)
+	b.WriteString("| achieved commands/s | p50 ms | p99 ms | max ms | not visible within 60 s |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.lagAchieved, r.lagP50, r.lagP99, r.lagMax, r.lagInvisible)
+	b.WriteString("\nPolling: every 1 ms for the first 20 ms after the 2xx, every 5 ms up to 1 s, then every 50 ms.\n")
+	if !c.quick {
+		fmt.Fprintf(&b, "\n## At scale: a generated log of %d events\n\n", r.allEvents)
+		b.WriteString("| measurement | figure |\n|---|---|\n")
+		fmt.Fprintf(&b, "| (4) rebuild users (%d events in user streams), events/s | %s |\n", r.rebuildUserEvents, r.rebuildUsers)
+		fmt.Fprintf(&b, "| (4) rebuild every read model (whole log), events/s | %s |\n", r.rebuildAll)
+		fmt.Fprintf(&b, "| (5) export %d users, rows/s (whole process) | %s |\n", r.exportCount, r.exportRows)
+		fmt.Fprintf(&b, "| (5) export peak RSS, MiB | %s |\n", r.exportRSS)
+		fmt.Fprintf(&b, "| (6) GET /access/{id} at 16 clients, p50 ms | %s |\n", r.accessP50)
+		fmt.Fprintf(&b, "| (6) GET /access/{id} at 16 clients, p99 ms | %s |\n", r.accessP99)
+		fmt.Fprintf(&b, "| (6) GET /access/{id} at 16 clients, answers/s | %s |\n", r.accessN)
+	}
+	b.WriteString("\nReproduce: `make bench` (or `bin/gatehouse bench`; `--quick` skips the generated log).\n")
+	return b.String()
+}
+
+// benchDatabaseURL names a fresh database on the server of base.
+func benchDatabaseURL(base string) (string, string, error) {
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		return "", "", fmt.Errorf("--database-url: %w", err)
+	}
+	name := fmt.Sprintf("gatehouse_bench_%d", time.Now().UnixNano())
+	u := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
+	if cfg.Password != "" {
+		u = fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Password, cfg.Host, cfg.Port, name)
+	}
+	return u, name, nil
+}
+
+func dropDatabase(ctx context.Context, serverURL, name string) error {
+	cfg, err := pgx.ParseConfig(serverURL)
+	if err != nil {
+		return err
+	}
+	cfg.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
+	return err
+}
+
+// rawInsertRate is the commits/s of n writers each inserting one row per
+// transaction, with a pool of n connections.
+func rawInsertRate(ctx context.Context, dbURL string, n int, d time.Duration) (float64, error) {
+	cfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return 0, err
+	}
+	cfg.MaxConns, cfg.MinConns = int32(n), int32(n)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.Close()
+	var done atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for w := range n {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(stop); i++ {
+				_, err := pool.Exec(ctx, `INSERT INTO bench_raw (event_id, stream_id, stream_version, org_id, event_type, data, metadata)
+					VALUES (gen_random_uuid(), $1, 1, gen_random_uuid(), 'UserCreated', $2, '{}')`,
+					fmt.Sprintf("raw-%d-%d-%d", w, i, time.Now().UnixNano()), `{"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}`)
+				if err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, fmt.Errorf("raw insert: %w", firstErr)
+	}
+	return float64(done.Load()) / d.Seconds(), nil
+}
+
+// serveProcess is `gatehouse serve` started by the benchmark.
+type serveProcess struct {
+	cmd   *exec.Cmd
+	base  string
+	debug string
+}
+
+func startServe(ctx context.Context, self, dbURL string) (*serveProcess, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	debugAddr := dl.Addr().String()
+	dl.Close()
+	cmd := exec.CommandContext(ctx, self, "serve", "--addr", addr, "--debug-addr", debugAddr)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "GATEHOUSE_LOG_LEVEL=warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &serveProcess{cmd: cmd, base: "http://" + addr, debug: "http://" + debugAddr}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.stop()
+	return nil, errors.New("gatehouse serve did not become ready within 60 s")
+}
+
+// profile saves the server's CPU profile over d.
+func (s *serveProcess) profile(path string, d time.Duration, logf func(string, ...any)) {
+	resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.debug, max(1, int(d.Seconds()))))
+	if err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		logf("profile: %v", err)
+		return
+	}
+	logf("server CPU profile written to %s (go tool pprof -top %s)", path, path)
+}
+
+func (s *serveProcess) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+}
+
+func runSelf(ctx context.Context, self, dbURL string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "GATEHOUSE_LOG_LEVEL=warn")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	outb, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("gatehouse %s: %w\n%s", strings.Join(args, " "), err, lastLines(stderr.String(), 20))
+	}
+	return outb, nil
+}
+
+func lastLines(s string, n int) string {
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitCaughtUp waits until every consumer group has reached the head of
+// the log, so that one measurement does not pay for the last one's backlog.
+func waitCaughtUp(ctx context.Context, admin *pgx.Conn, logf func(string, ...any)) error {
+	start := time.Now()
+	for {
+		var behind int64
+		err := admin.QueryRow(ctx, `SELECT coalesce(max(h.head - coalesce(o.offset_acked, 0)), 0)
+			FROM watermill_offsets_events o, (SELECT coalesce(max(position), 0) AS head FROM events) h`).Scan(&behind)
+		if err != nil {
+			return fmt.Errorf("read projection positions: %w", err)
+		}
+		if behind == 0 {
+			if d := time.Since(start); d > time.Second {
+				logf("read models caught up in %s", d.Round(time.Millisecond))
+			}
+			return nil
+		}
+		if time.Since(start) > 10*time.Minute {
+			return fmt.Errorf("read models still %d events behind after 10 minutes", behind)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

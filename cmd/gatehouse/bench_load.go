@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// benchSite is an organization with an enabled portal and one active
+// company on the server under test, driven over HTTP.
+type benchSite struct {
+	base, org, token, company string
+	client                    *http.Client
+}
+
+func newBenchSite(ctx context.Context, self, dbURL, base string) (*benchSite, error) {
+	outb, err := runSelf(ctx, self, dbURL, "org", "create", "--name", "Bench Support", "--admin-email", "bench@example.com")
+	if err != nil {
+		return nil, err
+	}
+	var o generatedOrg
+	if err := json.Unmarshal(outb, &o); err != nil {
+		return nil, fmt.Errorf("org create printed %q: %w", outb, err)
+	}
+	s := &benchSite{base: base, org: o.OrgID, token: o.AdminToken, client: &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}, Timeout: 30 * time.Second}}
+	if _, err := s.call(ctx, http.MethodPost, "/portal/enable", nil, http.StatusOK); err != nil {
+		return nil, err
+	}
+	body, err := s.call(ctx, http.MethodPost, "/companies", map[string]any{"name": "Globex"}, http.StatusCreated)
+	if err != nil {
+		return nil, err
+	}
+	var c struct{ ID string }
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, err
+	}
+	s.company = c.ID
+	if _, err := s.call(ctx, http.MethodPost, "/companies/"+c.ID+"/portal/activate", nil, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// call makes one staff API request and checks its status.
+func (s *benchSite) call(ctx context.Context, method, path string, body any, want int) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.base+"/v1/orgs/"+s.org+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return b, nil
+}
+
+func (s *benchSite) createUser(ctx context.Context, email string) error {
+	_, err := s.call(ctx, http.MethodPost, "/users", map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": email,
+		"company_id": s.company, "portal_access": true, "send_invite": true}, http.StatusCreated)
+	return err
+}
+
+// createUsers runs n clients creating and inviting users back to back for d.
+func (s *benchSite) createUsers(ctx context.Context, n int, d time.Duration, tag string) (float64, *latencies, error) {
+	lat := &latencies{}
+	var done atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for c := range n {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(stop); i++ {
+				start := time.Now()
+				if err := s.createUser(ctx, fmt.Sprintf("%s-%d-%d@bench.example.com", tag, c, i)); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				lat.add(time.Since(start))
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, nil, firstErr
+	}
+	return float64(done.Load()) / d.Seconds(), lat, nil
+}
+
+// projectionLag sends commands at rate for d, and for each one measures
+// from its 2xx until GET /users?q=<email> lists the user. Polling is every
+// millisecond for the first 20 ms, then every 5 ms, then every 50 ms after
+// a second, so that the measurement does not become the load when the read
+// model falls behind. It returns the rate achieved and how many users were
+// not visible within a minute (their lag is not in the figures).
+func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration, tag string) (float64, *latencies, int64, error) {
+	lag := &latencies{}
+	var sent, invisible atomic.Int64
+	var firstErr error
+	var once sync.Once
+	fail := func(err error) { once.Do(func() { firstErr = err }) }
+	var wg sync.WaitGroup
+	interval := time.Second / time.Duration(rate)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	// At most 64 commands in flight: beyond the service's capacity the
+	// rate achieved falls short of the rate asked for (and says so)
+	// instead of piling up requests until they time out.
+	inFlight := make(chan struct{}, 64)
+	start := time.Now()
+	for i := 0; time.Since(start) < d && firstErr == nil; i++ {
+		<-ticker.C
+		select {
+		case inFlight <- struct{}{}:
+		default:
+			continue
+		}
+		wg.Go(func() {
+			email := fmt.Sprintf("%s-%d@bench.example.com", tag, i)
+			err := s.createUser(ctx, email)
+			<-inFlight
+			if err != nil {
+				fail(err)
+				return
+			}
+			acked := time.Now()
+			sent.Add(1)
+			q := "/users?q=" + url.QueryEscape(email)
+			for waited := time.Duration(0); waited < time.Minute; waited = time.Since(acked) {
+				body, err := s.call(ctx, http.MethodGet, q, nil, http.StatusOK)
+				if err != nil {
+					fail(err)
+					return
+				}
+				if strings.Contains(string(body), email) {
+					lag.add(time.Since(acked))
+					return
+				}
+				switch {
+				case waited < 20*time.Millisecond:
+					time.Sleep(time.Millisecond)
+				case waited < time.Second:
+					time.Sleep(5 * time.Millisecond)
+				default:
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			invisible.Add(1)
+		})
+	}
+	achieved := float64(sent.Load()) / time.Since(start).Seconds()
+	wg.Wait()
+	if firstErr != nil {
+		return 0, nil, 0, firstErr
+	}
+	return achieved, lag, invisible.Load(), nil
+}
+
+// accessDecisions asks GET /access/{id} from n clients for d.
+func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []string, n int, d time.Duration) (*latencies, float64, error) {
+	s := &benchSite{base: base, org: o.OrgID, token: o.AdminToken, client: &http.Client{
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}}
+	lat := &latencies{}
+	var done atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for range n {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				start := time.Now()
+				if _, err := s.call(ctx, http.MethodGet, "/access/"+ids[rand.IntN(len(ids))], nil, http.StatusOK); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				lat.add(time.Since(start))
+				done.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, 0, firstErr
+	}
+	return lat, float64(done.Load()) / d.Seconds(), nil
+}
