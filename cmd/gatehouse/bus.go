@@ -111,14 +111,14 @@ func relayCommand(g *globalFlags) *cobra.Command {
 func workerCommand(g *globalFlags) *cobra.Command {
 	var b busFlags
 	var group, projNames, sagaNames, metricsAddr string
-	var ackWait time.Duration
+	var leaseTTL time.Duration
 	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run read models and sagas fed from NATS JetStream (several workers share the partitions)",
 		Long: "Consumes every partition of the bus; workers of the same --group share them, one worker per\n" +
-			"partition at a time, in order. A partition held by a worker that dies moves to another after\n" +
-			"--ack-wait. Read models stay exactly-once: each partition's last applied sequence is stored with\n" +
-			"the rows it produced.",
+			"partition at a time (a lease in a JetStream key-value bucket), in order. A partition held by a\n" +
+			"worker that dies moves to another after --lease-ttl. Read models stay exactly-once: each\n" +
+			"partition's last applied sequence is stored with the rows it produced.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if b.kind != "nats" {
@@ -157,7 +157,7 @@ func workerCommand(g *globalFlags) *cobra.Command {
 				}
 			}
 			reg := prometheus.NewRegistry()
-			w, err := projections.NewWorker(store, projections.WorkerConfig{Bus: b.config(), Group: group, AckWait: ackWait}, log, reg, chosen...)
+			w, err := projections.NewWorker(store, projections.WorkerConfig{Bus: b.config(), Group: group, LeaseTTL: leaseTTL}, log, reg, chosen...)
 			if err != nil {
 				return err
 			}
@@ -200,7 +200,7 @@ func workerCommand(g *globalFlags) *cobra.Command {
 	fl.StringVar(&projNames, "projections", "users,companies,roles,orgs,chain,access", "read models to run (comma-separated; empty for none)")
 	fl.StringVar(&sagaNames, "sagas", "", "sagas to run: auto-invite, super-user (comma-separated)")
 	fl.StringVar(&metricsAddr, "metrics-addr", envOr("GATEHOUSE_METRICS_ADDR", ""), "serve /metrics here (partition activity and lag)")
-	fl.DurationVar(&ackWait, "ack-wait", 30*time.Second, "how long a message may go unacknowledged before another worker gets it")
+	fl.DurationVar(&leaseTTL, "lease-ttl", 10*time.Second, "how long a dead worker's partitions stay with it before others take them over")
 	return cmd
 }
 
