@@ -15,12 +15,14 @@ import (
 )
 
 // BenchmarkBus measures the NATS path:
+//
 //   - throughput: a generated backlog of events through relay → JetStream →
 //     one or two workers running every read model, events/s until caught up;
+//
 //   - lag: commands at a steady 500/s with two workers, from the command's
 //     return to its UserCreated being committed in the read models.
 //
-//	go test -run '^$' -bench Bus -benchtime 1x ./projections
+//     go test -run '^$' -bench Bus -benchtime 1x ./projections
 func BenchmarkBus(b *testing.B) {
 	url := natsURL()
 	for _, workers := range []int{1, 2} {
