@@ -389,6 +389,32 @@ func (s *Store) CursorAt(ctx context.Context, position int64) (Cursor, error) {
 	return Cursor{TransactionID: uint64(xid), Position: position}, nil
 }
 
+// HeadCursor is the cursor just past the last event a reader may see now
+// (below the oldest running transaction, the rule every reader follows).
+func (s *Store) HeadCursor(ctx context.Context) (Cursor, error) {
+	var c Cursor
+	var xid int64
+	err := s.pool.QueryRow(ctx, `SELECT transaction_id::text::bigint, position FROM events
+		WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY transaction_id DESC, position DESC LIMIT 1`).Scan(&xid, &c.Position)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Cursor{}, nil
+	}
+	if err != nil {
+		return Cursor{}, fmt.Errorf("find the head of the log: %w", err)
+	}
+	c.TransactionID = uint64(xid)
+	return c, nil
+}
+
+// Later is the later of two cursors in commit order.
+func Later(a, b Cursor) Cursor {
+	if b.TransactionID > a.TransactionID || (b.TransactionID == a.TransactionID && b.Position > a.Position) {
+		return b
+	}
+	return a
+}
+
 // ErrUnknownPosition is returned for a cursor position that names no event.
 var ErrUnknownPosition = errors.New("unknown position")
 

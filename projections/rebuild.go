@@ -72,6 +72,13 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 	if err := conn.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&total); err != nil {
 		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
+	// Everything up to the head is covered by the scan (events of other
+	// kinds included, which the projection ignores), so the consumer group
+	// goes on from there, not from the last event of its own kind.
+	head, err := store.HeadCursor(ctx)
+	if err != nil {
+		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
 	fold := Fold(nil)
 	if f, ok := p.(Folder); ok {
 		fold = f.Fold()
@@ -160,6 +167,7 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 			return res, fmt.Errorf("rebuild %s: analyze %s: %w", p.Name(), t, err)
 		}
 	}
+	cursor = eventstore.Later(cursor, head)
 	if err := swap(ctx, conn.Conn(), p, schema, cursor); err != nil {
 		return res, err
 	}
