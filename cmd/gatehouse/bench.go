@@ -281,6 +281,13 @@ func benchAtScale(ctx context.Context, self, dbURL string, admin *pgx.Conn, c be
 			orgs = append(orgs, o)
 		}
 	}
+	// A generated history is not news: sagas and mail must not act on it
+	// (nor hold the server's readiness back while they skip it).
+	if _, err := admin.Exec(ctx, `UPDATE watermill_offsets_events o SET offset_acked = h.position, last_processed_transaction_id = h.transaction_id
+		FROM (SELECT position, transaction_id FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1) h
+		WHERE o.consumer_group LIKE 'saga-%' OR o.consumer_group = 'mail'`); err != nil {
+		return fmt.Errorf("move reactions past the generated history: %w", err)
+	}
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&res.allEvents); err != nil {
 		return err
 	}
