@@ -83,16 +83,11 @@ func relayCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			if _, err := migrations.Up(ctx, g.databaseURL); err != nil {
-				return err
-			}
-			pool, err := pgxpool.New(ctx, g.databaseURL)
+			store, closeStore, err := openMigratedStore(ctx, g)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			store := eventstore.New(pool)
-			defer store.Close()
+			defer closeStore()
 			wake := eventstore.NewWakeup(g.databaseURL, log.With().Str("component", "wakeup").Logger())
 			go wake.Run(ctx)
 			relay, err := eventstore.NewRelay(store, wake, b.config(), log)
@@ -140,16 +135,11 @@ func workerCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			if _, err := migrations.Up(ctx, g.databaseURL); err != nil {
-				return err
-			}
-			pool, err := pgxpool.New(ctx, g.databaseURL)
+			store, closeStore, err := openMigratedStore(ctx, g)
 			if err != nil {
 				return err
 			}
-			defer pool.Close()
-			store := eventstore.New(pool)
-			defer store.Close()
+			defer closeStore()
 			var chosen []projections.Projection
 			if projNames != "" {
 				if chosen, err = projections.ByName(store, splitList(projNames)...); err != nil {
@@ -212,4 +202,17 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// openMigratedStore brings the schema up to date and opens the event store.
+func openMigratedStore(ctx context.Context, g *globalFlags) (*eventstore.Store, func(), error) {
+	if _, err := migrations.Up(ctx, g.databaseURL); err != nil {
+		return nil, nil, err
+	}
+	pool, err := pgxpool.New(ctx, g.databaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	store := eventstore.New(pool)
+	return store, func() { store.Close(); pool.Close() }, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,26 +26,9 @@ func TestRelayKilledDuringABurst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	url := os.Getenv("NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
 	bin := build(t)
 	dbURL := dbtest.NewDatabase(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
-	stream, subject := "GHRELAY_"+id, "ghrelay"+id+".events"
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = js.DeleteStream(stream) })
+	url, stream, subject, js := testStream(t, "relay")
 
 	env := append(os.Environ(), "DATABASE_URL="+dbURL, "GATEHOUSE_LOG_LEVEL=warn")
 	startRelay := func() *exec.Cmd {
@@ -148,4 +132,28 @@ func TestRelayKilledDuringABurst(t *testing.T) {
 		}
 	}
 	t.Logf("%d events, each once on the bus after a SIGKILL of the relay mid-burst", events)
+}
+
+// testStream names a JetStream stream and subject prefix of the test's
+// own on the NATS server of NATS_URL (default 127.0.0.1:4222), deleted (with
+// its lease bucket) at the end.
+func testStream(t *testing.T, kind string) (url, stream, subject string, js nats.JetStreamContext) {
+	url = os.Getenv("NATS_URL")
+	if url == "" {
+		url = "nats://127.0.0.1:4222"
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	stream, subject = "GH"+strings.ToUpper(kind)+"_"+id, "gh"+kind+id+".events"
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if js, err = nc.JetStream(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.DeleteStream(stream); _ = js.DeleteKeyValue(stream + "_LEASES") })
+	return url, stream, subject, js
 }

@@ -2,8 +2,6 @@ package main_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"syscall"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 
 	"gatehouse/migrations/dbtest"
 )
@@ -26,26 +23,9 @@ func TestWorkerKilledWithSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	url := os.Getenv("NATS_URL")
-	if url == "" {
-		url = "nats://127.0.0.1:4222"
-	}
 	bin := build(t)
 	dbURL := dbtest.NewDatabase(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	id := hex.EncodeToString(b)
-	stream, subject := "GHWORK_"+id, "ghwork"+id+".events"
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := nc.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = js.DeleteStream(stream); _ = js.DeleteKeyValue(stream + "_LEASES") })
+	url, stream, subject, _ := testStream(t, "work")
 	env := append(os.Environ(), "DATABASE_URL="+dbURL, "GATEHOUSE_LOG_LEVEL=warn")
 	bus := []string{"--nats-url", url, "--nats-stream", stream, "--nats-subject", subject, "--partitions", "6"}
 	start := func(args ...string) *exec.Cmd {
