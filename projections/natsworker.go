@@ -254,15 +254,14 @@ func (w *Worker) partition(ctx context.Context, js nats.JetStreamContext, kv nat
 		cancel()
 		<-renewing // released and rev are the renewer's until it ends
 		w.metrics.owned.WithLabelValues(label...).Set(0)
-		if released || ctx.Err() != nil {
-			// Handing over (or shutting down): free the lease at once.
-			_ = kv.Delete(w.leaseKey(p), nats.LastRevision(rev))
-			if released {
-				w.log.Info().Int("partition", p).Msg("partition handed over")
-				sleep(ctx, w.cfg.LeaseTTL) // let another worker take it
-			}
-		}
-		if !released {
+		// Free the lease at once (handing over, shutting down, or starting
+		// again after an error); a lease already lost has a newer revision
+		// and is left alone.
+		_ = kv.Delete(w.leaseKey(p), nats.LastRevision(rev))
+		if released {
+			w.log.Info().Int("partition", p).Msg("partition handed over")
+			sleep(ctx, w.cfg.LeaseTTL) // let another worker take it
+		} else {
 			w.release()
 		}
 	}
