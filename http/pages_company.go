@@ -50,7 +50,7 @@ func (s *Server) managing(next func(http.ResponseWriter, *http.Request, *view, c
 func (s *Server) companyUsersPage(w http.ResponseWriter, r *http.Request, v *view, meta commands.Meta) {
 	q := r.URL.Query()
 	if done, id := q.Get("done"), q.Get("id"); done != "" && id != "" {
-		if u, found, err := s.users.Get(r.Context(), meta.Org, domain.UserID(id), 0); err == nil && found && u.CompanyID == meta.Scope {
+		if u, found, err := s.users.Get(r.Context(), meta.Org, domain.UserID(id), s.cfg.ReadYourWrites); err == nil && found && u.CompanyID == meta.Scope {
 			switch done {
 			case "invited":
 				v.Notice = v.T("users.invited", u.FirstName+" "+u.LastName)
