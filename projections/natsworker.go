@@ -383,30 +383,27 @@ func (w *Worker) applyBatch(ctx context.Context, p int, batch []*nats.Msg) error
 	if len(fresh) == 0 {
 		return nil
 	}
-	if len(w.projections) > 0 {
-		revealed := slices.Clone(fresh)
-		if err := w.store.Reveal(ctx, revealed); err != nil {
+	// Each event is revealed and decoded once for the projections and the
+	// reactions. Reactions run before the commit: a worker that dies after
+	// them runs them again (sagas tolerate that), never not at all.
+	revealed := slices.Clone(fresh)
+	if err := w.store.Reveal(ctx, revealed); err != nil {
+		return err
+	}
+	for _, e := range revealed {
+		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+		if err != nil {
 			return err
 		}
-		for _, e := range revealed {
-			ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
-			if err != nil {
-				return err
-			}
-			// No savepoints: a failure rolls the whole batch back, and the
-			// batch is read again from the stored position.
-			for _, proj := range w.projections {
-				if err := proj.Apply(ctx, tx, e, ev); err != nil {
-					return fmt.Errorf("projection %s at %d: %w", proj.Name(), e.Position, err)
-				}
+		// No savepoints: a failure rolls the whole batch back, and the
+		// batch is read again from the stored position.
+		for _, proj := range w.projections {
+			if err := proj.Apply(ctx, tx, e, ev); err != nil {
+				return fmt.Errorf("projection %s at %d: %w", proj.Name(), e.Position, err)
 			}
 		}
-	}
-	// Reactions run before the commit: a worker that dies after them runs
-	// them again (sagas tolerate that), never not at all.
-	for _, e := range fresh {
 		for _, r := range w.reactions {
-			if err := w.react(ctx, r, e); err != nil {
+			if err := r.react(ctx, e, ev); err != nil {
 				return fmt.Errorf("reaction %s at %d: %w", r.name, e.Position, err)
 			}
 		}
@@ -427,18 +424,6 @@ func (w *Worker) applyBatch(ctx context.Context, p int, batch []*nats.Msg) error
 		}
 	}
 	return nil
-}
-
-func (w *Worker) react(ctx context.Context, r namedReaction, e eventstore.RecordedEvent) error {
-	one := []eventstore.RecordedEvent{e}
-	if err := w.store.Reveal(ctx, one); err != nil {
-		return err
-	}
-	ev, err := domain.DecodeEvent(one[0].Type, one[0].SchemaVersion, one[0].Data)
-	if err != nil {
-		return err
-	}
-	return r.react(ctx, one[0], ev)
 }
 
 // watchPending publishes how far behind the partition is while this

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -152,19 +153,11 @@ func workerCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			app := commands.New(commands.Deps{Store: store, Metrics: reg})
-			for _, name := range splitList(sagaNames) {
-				var s interface {
-					Name() string
-					React(context.Context, eventstore.RecordedEvent, domain.Event) error
-				}
-				switch name {
-				case "auto-invite":
-					s = sagas.NewAutoInvite(app, log, reg)
-				case "super-user":
-					s = sagas.NewSuperUser(app, log, reg)
-				default:
-					return usageError{fmt.Errorf("--sagas: unknown saga %q (auto-invite, super-user)", name)}
-				}
+			chosenSagas, err := sagasByName(app, log, reg, splitList(sagaNames)...)
+			if err != nil {
+				return usageError{fmt.Errorf("--sagas: %w", err)}
+			}
+			for _, s := range chosenSagas {
 				w.AddReaction(s.Name(), s.React)
 			}
 			if metricsAddr != "" {
@@ -215,4 +208,26 @@ func openMigratedStore(ctx context.Context, g *globalFlags) (*eventstore.Store, 
 	}
 	store := eventstore.New(pool)
 	return store, func() { store.Close(); pool.Close() }, nil
+}
+
+// saga is a reaction with the name of its consumer group.
+type saga interface {
+	Name() string
+	React(context.Context, eventstore.RecordedEvent, domain.Event) error
+}
+
+// sagasByName builds the sagas named as on the command line.
+func sagasByName(app *commands.App, log zerolog.Logger, reg prometheus.Registerer, names ...string) ([]saga, error) {
+	var out []saga
+	for _, name := range names {
+		switch name {
+		case "auto-invite":
+			out = append(out, sagas.NewAutoInvite(app, log, reg))
+		case "super-user":
+			out = append(out, sagas.NewSuperUser(app, log, reg))
+		default:
+			return nil, fmt.Errorf("unknown saga %q (auto-invite, super-user)", name)
+		}
+	}
+	return out, nil
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"gatehouse/commands"
-	"gatehouse/domain"
 	"gatehouse/eventstore"
 	gatehttp "gatehouse/http"
 	"gatehouse/migrations"
@@ -208,10 +207,11 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	reg := newRegistry(pool)
 	app := commands.New(commands.Deps{Store: store, Metrics: reg, Sealer: f.sealer})
 	if f.bus.kind == "sql" {
-		for _, r := range []interface {
-			Name() string
-			React(context.Context, eventstore.RecordedEvent, domain.Event) error
-		}{sagas.NewAutoInvite(app, log, reg), sagas.NewSuperUser(app, log, reg)} {
+		all, err := sagasByName(app, log, reg, "auto-invite", "super-user")
+		if err != nil {
+			return err
+		}
+		for _, r := range all {
 			if err := runner.AddReaction(r.Name(), r.React); err != nil {
 				return err
 			}

@@ -84,18 +84,7 @@ func TestWorkerKilledWithSIGKILL(t *testing.T) {
 	if n := applied(); n != events {
 		t.Fatalf("%d events, %d applications", events, n)
 	}
-	snapshot := func() string {
-		var s string
-		_ = conn.QueryRow(ctx, `SELECT string_agg(to_jsonb(u)::text, E'\n' ORDER BY user_id) FROM users_view u`).Scan(&s)
-		return s
-	}
-	live := snapshot()
-	rebuild := exec.Command(bin, "projections", "rebuild", "users")
-	rebuild.Env = env
-	if out, err := rebuild.CombinedOutput(); err != nil {
-		t.Fatalf("rebuild: %v %s", err, out)
-	}
-	if live == "" || snapshot() != live {
+	if !usersEqualRebuild(t, conn, bin, env) {
 		t.Fatal("the users read model fed by the workers differs from a rebuild")
 	}
 	t.Logf("%d events applied exactly once by two workers, one of them SIGKILLed halfway", events)
