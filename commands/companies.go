@@ -29,6 +29,7 @@ func (a *App) CreateCompany(ctx context.Context, meta Meta, cmd CreateCompany) (
 	}
 	return execute[domain.Company](ctx, a, meta, change[*domain.Company, CompanyResult]{
 		name:    "CreateCompany",
+		fresh:   true,
 		stream:  domain.CompanyID(id).Stream(),
 		subject: id,
 		request: cmd,

@@ -54,6 +54,7 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 		stream:  domain.UserID(id).Stream(),
 		subject: id,
 		request: cmd,
+		fresh:   true,
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {
 			events, err := u.Create(domain.NewUser{ID: domain.UserID(id), OrgID: meta.Org, Company: company, CompanyID: domain.CompanyID(cmd.CompanyID),
 				FirstName: cmd.FirstName, LastName: cmd.LastName, Email: cmd.Email, Properties: cmd.Properties,

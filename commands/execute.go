@@ -103,6 +103,11 @@ type change[PA any, R any] struct {
 	result func(agg PA, info streamInfo) (R, error)
 	// extra are statements to run in the append's transaction.
 	extra []eventstore.Statement
+	// fresh says the stream's id was made for this command, so there is
+	// nothing to load: the first attempt appends at version 0 without
+	// reading (should the stream exist after all, the append's version
+	// check refuses it and the retry loads it).
+	fresh bool
 }
 
 // execute runs load → decide → append, retrying on a concurrency conflict,
@@ -126,7 +131,13 @@ func execute[A any, PA interface {
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		agg, info, err := load[A, PA](ctx, a.store, c.stream)
+		var agg PA
+		var info streamInfo
+		if c.fresh && attempt == 1 {
+			agg = PA(new(A))
+		} else {
+			agg, info, err = load[A, PA](ctx, a.store, c.stream)
+		}
 		if eventstore.NotSent(err) && attempt < a.maxAttempts {
 			continue // a dead pooled connection; the pool hands out a new one
 		}

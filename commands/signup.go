@@ -62,6 +62,7 @@ func (a *App) SignUp(ctx context.Context, meta Meta, cmd SignUp) (UserResult, er
 	now := a.now()
 	return execute[domain.User](ctx, a, meta, change[*domain.User, UserResult]{
 		name:    "SignUp",
+		fresh:   true,
 		stream:  domain.UserID(id).Stream(),
 		subject: id,
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {

@@ -15,7 +15,8 @@
 // order by (writing transaction id, position) and only read rows whose
 // transaction id is below pg_snapshot_xmin of their snapshot, the rule
 // watermill-sql uses, so nothing is skipped when transactions commit out of
-// order.
+// order. The rule is refined to ignore the transactions of subscribers,
+// which never append (visibleHorizon in watermill.go).
 //
 // This package knows nothing of the domain; it must not import domain,
 // commands, projections or http.
@@ -100,6 +101,8 @@ type AppendRequest struct {
 	ExpectedVersion int
 	Events          []NewEvent
 	Statements      []Statement
+	// prepared holds the encoded events once Append has checked them.
+	prepared *preparedAppend
 	// RecordedAt is the events' time as the writer's clock saw it (so that
 	// the writer's answer and the log agree); the database's now() when zero.
 	RecordedAt time.Time
@@ -133,11 +136,25 @@ type Store struct {
 	subErr  error
 
 	keys keyring
+
+	// noGroupCommit writes every append in a transaction of its own.
+	noGroupCommit bool
+	groupOnce     sync.Once
+	group         *groupCommitter
+	groupStats    groupStats
 }
 
-// New returns a store on pool.
+// New returns a store on pool. Concurrent appends are written together
+// (group commit, see groupcommit.go).
 func New(pool *pgxpool.Pool) *Store {
 	return &Store{pool: pool}
+}
+
+// WithoutGroupCommit makes every append a transaction of its own, for
+// comparison; call it before the first append.
+func (s *Store) WithoutGroupCommit() *Store {
+	s.noGroupCommit = true
+	return s
 }
 
 // subscriberPool is where subscribers run their delivery transactions:
@@ -149,6 +166,7 @@ func (s *Store) subscriberPool() (*pgxpool.Pool, error) {
 	s.subOnce.Do(func() {
 		cfg := s.pool.Config().Copy()
 		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+		cfg.ConnConfig.RuntimeParams["application_name"] = SubscriberApplicationName
 		cfg.MaxConns = 16
 		cfg.MinConns = 0
 		s.subPool, s.subErr = pgxpool.NewWithConfig(context.Background(), cfg)
@@ -159,6 +177,7 @@ func (s *Store) subscriberPool() (*pgxpool.Pool, error) {
 // Close releases the subscribers' connections (the main pool belongs to
 // the caller).
 func (s *Store) Close() {
+	s.stopCommitters()
 	if s.subPool != nil {
 		s.subPool.Close()
 	}
@@ -181,11 +200,22 @@ func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 	if len(req.Events) == 0 {
 		return AppendResult{Version: req.ExpectedVersion}, nil
 	}
-	batch, err := appendBatch(req)
-	if err != nil {
+	if err := prepareAppend(&req); err != nil {
 		return AppendResult{}, err
 	}
-	res, err := s.sendAppend(ctx, batch, req)
+	if s.noGroupCommit {
+		return s.appendAlone(ctx, req)
+	}
+	return s.grouped(ctx, req)
+}
+
+// appendAlone writes one append in a transaction of its own and explains
+// a refused insert (a retry that is stored already, or a conflict).
+func (s *Store) appendAlone(ctx context.Context, req AppendRequest) (AppendResult, error) {
+	b := &pgx.Batch{}
+	queueAppend(b, req)
+	b.Queue(`SELECT pg_notify($1, '')`, NotifyChannel)
+	res, err := s.sendAppend(ctx, b, req)
 	if err == nil {
 		return res, nil
 	}
@@ -207,36 +237,48 @@ func (e *eventsInsertError) Unwrap() []error {
 	return []error{errEventsNotInserted, e.err}
 }
 
-func appendBatch(req AppendRequest) (*pgx.Batch, error) {
+// prepareAppend encodes what the insert needs once, so that a queued
+// append can no longer fail to encode.
+func prepareAppend(req *AppendRequest) error {
 	n := len(req.Events)
-	ids := make([]uuid.UUID, n)
-	types := make([]string, n)
-	versions := make([]int32, n)
-	data := make([]json.RawMessage, n)
-	meta := make([]json.RawMessage, n)
+	p := &preparedAppend{
+		ids: make([]uuid.UUID, n), types: make([]string, n), versions: make([]int32, n),
+		data: make([]json.RawMessage, n), meta: make([]json.RawMessage, n),
+	}
 	for i, e := range req.Events {
-		ids[i], types[i], versions[i], data[i] = e.ID, e.Type, int32(max(e.SchemaVersion, 1)), e.Data
+		p.ids[i], p.types[i], p.versions[i], p.data[i] = e.ID, e.Type, int32(max(e.SchemaVersion, 1)), e.Data
 		m, err := json.Marshal(e.Metadata)
 		if err != nil {
-			return nil, fmt.Errorf("encode metadata of %s: %w", e.Type, err)
+			return fmt.Errorf("encode metadata of %s: %w", e.Type, err)
 		}
-		meta[i] = m
+		p.meta[i] = m
 	}
-	var org any
 	if req.OrgID != "" {
-		org = req.OrgID
+		p.org = req.OrgID
 	}
-	b := &pgx.Batch{}
-	var recorded any
 	if !req.RecordedAt.IsZero() {
-		recorded = req.RecordedAt
+		p.recorded = req.RecordedAt
 	}
-	b.Queue(insertEvents, req.Stream, req.ExpectedVersion, org, ids, types, versions, data, meta, recorded)
+	req.prepared = p
+	return nil
+}
+
+// preparedAppend is an append's events as the insert's arguments.
+type preparedAppend struct {
+	ids           []uuid.UUID
+	types         []string
+	versions      []int32
+	data, meta    []json.RawMessage
+	org, recorded any
+}
+
+// queueAppend queues the events' insert and the request's statements.
+func queueAppend(b *pgx.Batch, req AppendRequest) {
+	p := req.prepared
+	b.Queue(insertEvents, req.Stream, req.ExpectedVersion, p.org, p.ids, p.types, p.versions, p.data, p.meta, p.recorded)
 	for _, st := range req.Statements {
 		b.Queue(st.SQL, st.Args...)
 	}
-	b.Queue(`SELECT pg_notify($1, '')`, NotifyChannel)
-	return b, nil
 }
 
 func (s *Store) sendAppend(ctx context.Context, batch *pgx.Batch, req AppendRequest) (res AppendResult, err error) {
@@ -395,7 +437,7 @@ func (s *Store) HeadCursor(ctx context.Context) (Cursor, error) {
 	var c Cursor
 	var xid int64
 	err := s.pool.QueryRow(ctx, `SELECT transaction_id::text::bigint, position FROM events
-		WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+		WHERE transaction_id < (`+visibleHorizon+`)
 		ORDER BY transaction_id DESC, position DESC LIMIT 1`).Scan(&xid, &c.Position)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Cursor{}, nil
@@ -447,7 +489,7 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 	q := `SELECT position, transaction_id::text::bigint AS xid, event_id, stream_id, stream_version, coalesce(org_id::text, ''),
 		event_type, schema_version, data, ` + meta + `, recorded_at FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
-		  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
+		  AND transaction_id < (` + visibleHorizon + `)`
 	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit}
 	if f.StreamPrefix != "" {
 		args = append(args, f.StreamPrefix+"%")
@@ -542,7 +584,7 @@ func (s *Store) OrgOf(ctx context.Context, position int64) (string, error) {
 func (s *Store) readAll(ctx context.Context, orgID string, after Cursor, limit int, types []string) ([]RecordedEvent, error) {
 	q := `SELECT ` + eventColumns + ` FROM events
 WHERE (transaction_id, position) > ($1::text::xid8, $2)
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`
+  AND transaction_id < (` + visibleHorizon + `)`
 	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit}
 	order := ` ORDER BY transaction_id, position LIMIT $3`
 	if orgID != "" {

@@ -76,11 +76,38 @@ WITH last_processed AS (` + next.Query + `)
 SELECT position, transaction_id, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at
 FROM events
 WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
-  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+  AND transaction_id < (` + visibleHorizon + `)
 ORDER BY transaction_id, position
 LIMIT ` + strconv.Itoa(batch)
 	return wsql.Query{Query: q, Args: next.Args}, nil
 }
+
+// SubscriberApplicationName marks the connections of event subscribers, so
+// that their delivery transactions do not hold back what other subscribers
+// may read (see visibleHorizon).
+const SubscriberApplicationName = "gatehouse-subscriber"
+
+// visibleHorizon is the transaction id below which every event that will
+// ever commit has committed, as seen by the query's snapshot: the oldest
+// transaction still running, or the snapshot's xmax when none is. Events
+// are read only below it, so an event committed late by an older
+// transaction is never skipped.
+//
+// watermill-sql's own rule takes the oldest of all running transactions
+// (pg_snapshot_xmin). That couples every subscriber to every other one: a
+// delivery transaction holds an xid from its first locked offset row to its
+// commit (a mail reaction talking to an SMTP server, a read model applying
+// 500 events), and nothing appended meanwhile is visible to anyone until
+// it ends. Subscribers never append events, so their transactions are left
+// out: they are the running xids that pg_stat_activity shows on a
+// subscriber connection. A subscriber transaction that ended between the
+// snapshot and the lookup is simply not left out (the conservative side).
+const visibleHorizon = `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
+SELECT coalesce(
+  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) x
+   WHERE xid(x) <> ALL (SELECT backend_xid FROM pg_stat_activity
+                        WHERE application_name = '` + SubscriberApplicationName + `' AND backend_xid IS NOT NULL)),
+  (SELECT pg_snapshot_xmax(s) FROM snap))`
 
 func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
 	var (
@@ -148,10 +175,67 @@ func EventFromMessage(msg *message.Message) (RecordedEvent, error) {
 	return e, nil
 }
 
+// memberOffsets keeps the offsets of several consumer groups that one
+// subscriber feeds together (the read models of a process): it reads from
+// the earliest of them and moves each one that is behind to the last
+// delivered event, in the delivery transaction. Each member keeps its own
+// row, so positions, readiness and a rebuild of one read model (which
+// moves only its row, under the row's lock) work as for a group of its
+// own. A member ahead of the earliest sees events again that it already
+// applied; projections are idempotent, so that is harmless.
+type memberOffsets struct {
+	members []string
+}
+
+func (a memberOffsets) SchemaInitializingQueries(wsql.OffsetsSchemaInitializingQueriesParams) ([]wsql.Query, error) {
+	return nil, nil // created by migrations
+}
+
+func (a memberOffsets) BeforeSubscribingQueries(wsql.BeforeSubscribingQueriesParams) ([]wsql.Query, error) {
+	// Zero rows for new members: FOR UPDATE needs a row to lock.
+	return []wsql.Query{{
+		Query: `INSERT INTO watermill_offsets_events (consumer_group, offset_acked, last_processed_transaction_id)
+			SELECT g, 0, '0' FROM unnest($1::text[]) g ON CONFLICT DO NOTHING`,
+		Args: []any{a.members},
+	}}, nil
+}
+
+func (a memberOffsets) NextOffsetQuery(wsql.NextOffsetQueryParams) (wsql.Query, error) {
+	// Every member row is locked, in one order, so that two processes or a
+	// rebuild never deadlock on them.
+	return wsql.Query{
+		Query: `SELECT offset_acked, last_processed_transaction_id FROM (
+			SELECT offset_acked, last_processed_transaction_id FROM watermill_offsets_events
+			WHERE consumer_group = ANY($1::text[]) ORDER BY consumer_group FOR UPDATE) m
+			ORDER BY last_processed_transaction_id, offset_acked LIMIT 1`,
+		Args: []any{a.members},
+	}, nil
+}
+
+func (a memberOffsets) AckMessageQuery(params wsql.AckMessageQueryParams) (wsql.Query, error) {
+	xid, ok := params.LastRow.ExtraData["transaction_id"].(wsql.XID8)
+	if !ok {
+		return wsql.Query{}, fmt.Errorf("event row %d carries no transaction id", params.LastRow.Offset)
+	}
+	return wsql.Query{
+		Query: `UPDATE watermill_offsets_events SET offset_acked = $1, last_processed_transaction_id = $2::text::xid8
+			WHERE consumer_group = ANY($3::text[]) AND (last_processed_transaction_id, offset_acked) < ($2::text::xid8, $1)`,
+		Args: []any{params.LastRow.Offset, strconv.FormatUint(uint64(xid), 10), a.members},
+	}, nil
+}
+
+func (a memberOffsets) ConsumedMessageQuery(wsql.ConsumedMessageQueryParams) (wsql.Query, error) {
+	return wsql.Query{}, nil
+}
+
 // SubscriberConfig tunes a subscriber of the events topic.
 type SubscriberConfig struct {
 	// ConsumerGroup names the subscriber's offset; one per read model or saga.
 	ConsumerGroup string
+	// Members, when set, are consumer groups this subscriber feeds
+	// together: it reads from the earliest of their offsets and moves them
+	// all (see memberOffsets). ConsumerGroup then only names it in logs.
+	Members []string
 	// BatchSize is how many events one transaction delivers (default 500).
 	BatchSize int
 	// FallbackPoll bounds how long an idle subscriber waits without a
@@ -182,6 +266,10 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	if err != nil {
 		return nil, fmt.Errorf("create subscriber %s: %w", cfg.ConsumerGroup, err)
 	}
+	var offsets wsql.OffsetsAdapter = wsql.DefaultPostgreSQLOffsetsAdapter{}
+	if len(cfg.Members) > 0 {
+		offsets = memberOffsets{members: cfg.Members}
+	}
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		PollInterval:   cfg.FallbackPoll,
@@ -190,7 +278,7 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 		AckDeadline:    &ackDeadline,
 		BackoffManager: backoff,
 		SchemaAdapter:  WatermillSchema{BatchSize: cfg.BatchSize},
-		OffsetsAdapter: wsql.DefaultPostgreSQLOffsetsAdapter{},
+		OffsetsAdapter: offsets,
 	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("create subscriber %s: %w", cfg.ConsumerGroup, err)
@@ -270,7 +358,7 @@ func (s *Store) StartAtHead(ctx context.Context, group string) error {
 		SELECT $1, coalesce(h.position, 0), coalesce(h.transaction_id, '0'::xid8)
 		FROM (SELECT 1) one LEFT JOIN LATERAL (
 			SELECT position, transaction_id FROM events
-			WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			WHERE transaction_id < (`+visibleHorizon+`)
 			ORDER BY transaction_id DESC, position DESC LIMIT 1) h ON true
 		ON CONFLICT (consumer_group) DO NOTHING`, group)
 	if err != nil {

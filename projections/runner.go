@@ -38,8 +38,11 @@ type Projection interface {
 	StreamPrefix() string
 }
 
-// Runner feeds projections from the event log through one Watermill router,
-// one subscriber (consumer group) per projection.
+// Runner feeds projections from the event log through one Watermill router.
+// All read models of a process share one subscriber: each event is read,
+// revealed and decoded once and applied to every read model in the same
+// delivery transaction, which also moves each read model's own offset (see
+// eventstore.SubscriberConfig.Members). Reactions get a subscriber each.
 type Runner struct {
 	router *message.Router
 	subs   []message.Subscriber
@@ -49,6 +52,9 @@ type Runner struct {
 	log    zerolog.Logger
 }
 
+// ReadModelsHandler names the router handler that feeds the read models.
+const ReadModelsHandler = "read-models"
+
 // NewRunner wires the projections. wake, when set, makes them react to new
 // events within milliseconds instead of at the fallback poll.
 func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Logger, projections ...Projection) (*Runner, error) {
@@ -57,16 +63,21 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 	if err != nil {
 		return nil, fmt.Errorf("create projection router: %w", err)
 	}
-	router.AddMiddleware(abandonDeadDelivery(log))
+	router.AddMiddleware(abandonDoomedDelivery(log))
 	r := &Runner{router: router, store: store, wake: wake, wlog: wlog, log: log}
-	for _, p := range projections {
-		sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: p.Name(), Wakeup: wake}, wlog)
-		if err != nil {
-			return nil, err
-		}
-		r.subs = append(r.subs, sub)
-		router.AddConsumerHandler(p.Name(), eventstore.Topic, sub, handler(store, p, log))
+	if len(projections) == 0 {
+		return r, nil
 	}
+	names := make([]string, len(projections))
+	for i, p := range projections {
+		names[i] = p.Name()
+	}
+	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: ReadModelsHandler, Members: names, Wakeup: wake}, wlog)
+	if err != nil {
+		return nil, err
+	}
+	r.subs = append(r.subs, sub)
+	router.AddConsumerHandler(ReadModelsHandler, eventstore.Topic, sub, handler(store, projections, log))
 	return r, nil
 }
 
@@ -117,10 +128,13 @@ func (r *Runner) Running() chan struct{} { return r.router.Running() }
 // Close stops the router, letting in-flight batches finish.
 func (r *Runner) Close() error { return r.router.Close() }
 
-// handler applies one delivered event inside a savepoint of the delivery
-// transaction: a failed attempt is rolled back before the message is
-// redelivered, so a retry never sees half of an earlier attempt.
-func handler(store *eventstore.Store, p Projection, log zerolog.Logger) message.NoPublishHandlerFunc {
+// handler applies one delivered event to every read model, in the
+// delivery transaction. There is no savepoint per event and read model (two
+// more round trips each, for the rare failure): when an Apply fails, the
+// transaction is made unable to commit, and abandonDoomedDelivery lets the
+// whole batch roll back and be read again, so no write of a failed attempt
+// survives into the next one.
+func handler(store *eventstore.Store, projections []Projection, log zerolog.Logger) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
 		tx, err := pgxTx(ctx)
@@ -133,47 +147,60 @@ func handler(store *eventstore.Store, p Projection, log zerolog.Logger) message.
 		}
 		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
 		if err != nil {
-			return fmt.Errorf("projection %s: %w", p.Name(), err)
+			return fmt.Errorf("read models at %d: %w", e.Position, err)
 		}
-		sp, err := tx.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("projection %s: savepoint: %w", p.Name(), err)
-		}
-		if err := p.Apply(ctx, sp, e, ev); err != nil {
-			_ = sp.Rollback(ctx)
-			log.Error().Err(err).Str("projection", p.Name()).Int64("position", e.Position).
-				Str("event_type", e.Type).Str("correlation_id", e.Metadata.CorrelationID).Msg("projection failed; event will be redelivered")
-			return fmt.Errorf("projection %s at %d: %w", p.Name(), e.Position, err)
-		}
-		if err := sp.Commit(ctx); err != nil {
-			return fmt.Errorf("projection %s: release savepoint: %w", p.Name(), err)
+		for _, p := range projections {
+			if err := p.Apply(ctx, tx, e, ev); err != nil {
+				log.Error().Err(err).Str("projection", p.Name()).Int64("position", e.Position).
+					Str("event_type", e.Type).Str("correlation_id", e.Metadata.CorrelationID).Msg("projection failed; its batch will be read again")
+				abandon(ctx, tx)
+				return fmt.Errorf("projection %s at %d: %w", p.Name(), e.Position, err)
+			}
 		}
 		return nil
 	}
 }
 
-// abandonDeadDelivery acks a failed message whose delivery transaction lost
-// its connection. watermill-sql redelivers a nacked message on the same
-// transaction, which after a dropped connection (PostgreSQL restarted,
-// backend terminated) would loop forever. A transaction on a closed
-// connection can never commit, so acking is safe: the subscriber's offset
-// update then fails on the dead connection, the batch rolls back and is
-// read again on a fresh one; nothing is skipped.
-func abandonDeadDelivery(log zerolog.Logger) message.HandlerMiddleware {
+// abandonDoomedDelivery acks a failed message whose delivery transaction
+// can never commit: its connection is closed (PostgreSQL restarted, backend
+// terminated) or a statement failed in it. watermill-sql redelivers a
+// nacked message on the same transaction, which would then loop forever.
+// Acking is safe because nothing can commit: the subscriber's offset
+// update fails, the batch rolls back and is read again in a fresh
+// transaction; nothing is skipped.
+func abandonDoomedDelivery(log zerolog.Logger) message.HandlerMiddleware {
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
+			tx, txErr := pgxTx(msg.Context())
+			if txErr == nil && doomed(tx) {
+				return nil, nil // the batch is lost already; do not try the rest of it
+			}
 			out, err := h(msg)
 			if err == nil {
 				return out, nil
 			}
-			if tx, txErr := pgxTx(msg.Context()); txErr == nil && tx.Conn().IsClosed() {
+			if txErr == nil && doomed(tx) {
 				log.Warn().Err(err).Str("handler", message.HandlerNameFromCtx(msg.Context())).
-					Msg("delivery transaction lost its connection; the batch will be read again")
+					Msg("delivery transaction cannot commit; the batch will be read again")
 				return nil, nil
 			}
 			return out, err
 		}
 	}
+}
+
+// abandon makes the delivery transaction unable to commit (unless it is
+// already): an error raised inside it puts it in the failed state.
+func abandon(ctx context.Context, tx pgx.Tx) {
+	if !doomed(tx) {
+		_, _ = tx.Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'delivery abandoned after a failed projection'; END $$`)
+	}
+}
+
+// doomed reports whether a transaction can no longer commit.
+func doomed(tx pgx.Tx) bool {
+	conn := tx.Conn()
+	return conn.IsClosed() || conn.PgConn().TxStatus() == 'E'
 }
 
 // revealed is the delivered event with its personal fields revealed.

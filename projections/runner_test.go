@@ -43,13 +43,7 @@ func (c *counting) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEv
 
 func appendEvents(t *testing.T, store *eventstore.Store, stream string, n int) {
 	t.Helper()
-	for i := 0; i < n; i++ {
-		_, err := store.Append(context.Background(), eventstore.AppendRequest{Stream: stream, ExpectedVersion: i,
-			Events: []eventstore.NewEvent{{ID: uuid.New(), Type: "PortalEnabled", Data: []byte(`{}`)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendEvents2(t, store, stream, 0, n)
 }
 
 func runProjections(t *testing.T, store *eventstore.Store, ps ...projections.Projection) {
@@ -115,8 +109,10 @@ func TestRedeliveryDoesNotDoubleApply(t *testing.T) {
 	if n := counter(t, pool); n != 3 {
 		t.Fatalf("counter is %d after redelivery, want 3", n)
 	}
-	if a := p.attempts.Load(); a != 4 {
-		t.Fatalf("%d attempts, want 4 (one redelivery)", a)
+	// The failure at the second event rolls back the batch, and the batch
+	// is read again: 2 attempts, then 3.
+	if a := p.attempts.Load(); a != 5 {
+		t.Fatalf("%d attempts, want 5 (the batch read once more)", a)
 	}
 	var acked int64
 	if err := pool.QueryRow(context.Background(), `SELECT offset_acked FROM watermill_offsets_events WHERE consumer_group = 'counting'`).Scan(&acked); err != nil {
@@ -187,4 +183,127 @@ func TestUsersProjectionIsSafeToReplay(t *testing.T) {
 	if _, found, _ := users.Get(ctx, domain.OrgID(uuid.NewString()), user, time.Second); found {
 		t.Fatal("another organization sees the user")
 	}
+}
+
+// tally counts the events it is given in a table of its own.
+type tally struct{ name string }
+
+func (t tally) Name() string         { return t.name }
+func (t tally) Tables() []string     { return []string{t.name} }
+func (t tally) StreamPrefix() string { return "" }
+func (t tally) Apply(ctx context.Context, tx pgx.Tx, _ eventstore.RecordedEvent, _ domain.Event) error {
+	_, err := tx.Exec(ctx, `UPDATE `+t.name+` SET n = n + 1`)
+	return err
+}
+
+func offsetOf(t *testing.T, pool *pgxpool.Pool, group string) int64 {
+	t.Helper()
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT offset_acked FROM watermill_offsets_events WHERE consumer_group = $1`, group).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The read models of a process share one subscriber, but each keeps its
+// own offset: one that is ahead (as after a rebuild) is not moved back,
+// and one that is behind is brought forward with the rest.
+func TestReadModelsShareOneSubscriberAndKeepTheirOffsets(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := eventstore.New(pool)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE behind (n int); INSERT INTO behind VALUES (0); CREATE TABLE ahead (n int); INSERT INTO ahead VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	appendEvents(t, store, "s", 4)
+	var last int64
+	if err := pool.QueryRow(ctx, `SELECT max(position) FROM events`).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	// "ahead" has applied everything up to the last event already.
+	if _, err := pool.Exec(ctx, `INSERT INTO watermill_offsets_events (consumer_group, offset_acked, last_processed_transaction_id)
+		SELECT 'ahead', position, transaction_id FROM events WHERE position = $1`, last); err != nil {
+		t.Fatal(err)
+	}
+	runProjections(t, store, tally{"behind"}, tally{"ahead"})
+	eventually(t, "behind catches up", func() (bool, error) { return offsetOf(t, pool, "behind") == last, nil })
+	if got := offsetOf(t, pool, "ahead"); got != last {
+		t.Fatalf("offset of the read model ahead is %d, want %d", got, last)
+	}
+	var behind int
+	if err := pool.QueryRow(ctx, `SELECT n FROM behind`).Scan(&behind); err != nil || behind != 4 {
+		t.Fatalf("behind counted %d (%v), want 4", behind, err)
+	}
+	appendEvents2(t, store, "s", 4, 2)
+	eventually(t, "both move on together", func() (bool, error) {
+		return offsetOf(t, pool, "behind") > last && offsetOf(t, pool, "ahead") == offsetOf(t, pool, "behind"), nil
+	})
+}
+
+// appendEvents2 appends n more events to a stream at version from.
+func appendEvents2(t *testing.T, store *eventstore.Store, stream string, from, n int) {
+	t.Helper()
+	for i := from; i < from+n; i++ {
+		_, err := store.Append(context.Background(), eventstore.AppendRequest{Stream: stream, ExpectedVersion: i,
+			Events: []eventstore.NewEvent{{ID: uuid.New(), Type: "PortalEnabled", Data: []byte(`{}`)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A subscriber that takes its time (a reaction waiting on a mail server)
+// holds its delivery transaction, and with it a transaction id, open. The
+// read models must still see events appended meanwhile: subscribers'
+// transactions never append events, so they do not hold the log back.
+func TestASlowReactionDoesNotHoldReadModelsBack(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := eventstore.New(pool)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := pool.Exec(ctx, `CREATE TABLE counted (n int); INSERT INTO counted VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
+	go wake.Run(ctx)
+	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), tally{"counted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked, release := make(chan struct{}), make(chan struct{})
+	var once atomic.Bool
+	if err := runner.AddReaction("slow", func(ctx context.Context, _ eventstore.RecordedEvent, _ domain.Event) error {
+		if once.CompareAndSwap(false, true) {
+			close(blocked)
+			<-release
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+	<-runner.Running()
+	defer func() { _ = runner.Close(); cancel(); <-done }()
+	defer close(release)
+
+	appendEvents(t, store, "s", 1)
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reaction never got the first event")
+	}
+	var xid any
+	if err := pool.QueryRow(ctx, `SELECT backend_xid FROM pg_stat_activity WHERE datname = current_database()
+		AND application_name = $1 AND backend_xid IS NOT NULL LIMIT 1`, eventstore.SubscriberApplicationName).Scan(&xid); err != nil {
+		t.Fatalf("the slow reaction's delivery transaction holds no transaction id (%v): the test would prove nothing", err)
+	}
+	appendEvents2(t, store, "s", 1, 5)
+	eventually(t, "the read model sees the events appended while the reaction waits", func() (bool, error) {
+		var n int
+		err := pool.QueryRow(ctx, `SELECT n FROM counted`).Scan(&n)
+		return n == 6, err
+	})
 }

@@ -229,7 +229,14 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 			srv.stop()
 			return err
 		}
-		achieved, lag, invisible, err := site.projectionLag(ctx, c.lagRate, c.lagDuration, fmt.Sprintf("lag-r%d", rep))
+		// A fresh organization per repetition: the check searches the
+		// organization's users, and should not search the earlier phases'.
+		lagSite, err := newBenchSite(ctx, self, dbURL, srv.base)
+		if err != nil {
+			srv.stop()
+			return err
+		}
+		achieved, lag, invisible, err := lagSite.projectionLag(ctx, c.lagRate, c.lagDuration, fmt.Sprintf("lag-r%d", rep))
 		if err != nil {
 			srv.stop()
 			return err
@@ -393,7 +400,7 @@ func (r benchResults) markdown(c benchConfig) string {
 	fmt.Fprintf(&b, "\n## (3) Projection lag: 2xx of POST /users → visible in GET /users?q=<email>, at %d commands/s for %s\n\n", c.lagRate, c.lagDuration)
 	b.WriteString("| achieved commands/s | p50 ms | p99 ms | max ms | not visible within 60 s |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.lagAchieved, r.lagP50, r.lagP99, r.lagMax, r.lagInvisible)
-	b.WriteString("\nPolling: every 1 ms for the first 20 ms after the 2xx, every 5 ms up to 1 s, then every 50 ms; at most 64 commands in flight, each until its user is visible, so beyond capacity the achieved rate falls short of the rate asked for.\n")
+	fmt.Fprintf(&b, "\nEvery %dth command is watched (a fresh organization per repetition), checked every 1 ms for the first 20 ms after its 2xx, every 5 ms up to 1 s, then every 50 ms; at most 64 commands in flight, so beyond capacity the achieved rate falls short of the rate asked for.\n", lagSampleEvery)
 	if !c.quick {
 		fmt.Fprintf(&b, "\n## At scale: a generated log of %d events\n\n", r.allEvents)
 		b.WriteString("| measurement | figure |\n|---|---|\n")

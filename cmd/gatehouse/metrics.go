@@ -5,13 +5,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"gatehouse/eventstore"
 	"gatehouse/projections"
 )
 
 // newRegistry gathers the process's metrics: Go runtime, process, the
-// database pool, and projection positions (commands and HTTP register
-// their own).
-func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
+// database pool, group commit, and projection positions (commands and HTTP
+// register their own).
+func newRegistry(pool *pgxpool.Pool, store *eventstore.Store) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(projections.NewLagCollector(pool))
@@ -27,6 +28,12 @@ func newRegistry(pool *pgxpool.Pool) *prometheus.Registry {
 		stat("acquire_count", "Connections acquired since start.", func(s *pgxpool.Stat) float64 { return float64(s.AcquireCount()) }),
 		stat("empty_acquire_count", "Acquires that had to wait for a connection.", func(s *pgxpool.Stat) float64 { return float64(s.EmptyAcquireCount()) }),
 		stat("acquire_seconds_total", "Time spent acquiring connections.", func(s *pgxpool.Stat) float64 { return s.AcquireDuration().Seconds() }),
+	)
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_group_commits_total", Help: "Transactions that wrote several appends at once."},
+			func() float64 { g, _ := store.GroupCommits(); return float64(g) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_group_committed_appends_total", Help: "Appends written in a shared transaction."},
+			func() float64 { _, a := store.GroupCommits(); return float64(a) }),
 	)
 	return reg
 }

@@ -204,7 +204,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	for _, p := range inProcess {
 		groups[p.Name()] = true
 	}
-	reg := newRegistry(pool)
+	reg := newRegistry(pool, store)
 	app := commands.New(commands.Deps{Store: store, Metrics: reg, Sealer: f.sealer})
 	if f.bus.kind == "sql" {
 		all, err := sagasByName(app, log, reg, "auto-invite", "super-user")
