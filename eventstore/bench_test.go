@@ -18,11 +18,12 @@ import (
 )
 
 // BenchmarkAppend measures committed appends per second (one event each,
-// with its NOTIFY) to one contended stream and to many streams.
+// with its NOTIFY) to one contended stream and to many streams, with group
+// commit and, for comparison, with a transaction per append.
 //
 //	go test -run '^$' -bench Append -benchtime 5s ./eventstore
 func BenchmarkAppend(b *testing.B) {
-	for _, shape := range []string{"one-stream", "many-streams"} {
+	for _, shape := range []string{"one-stream", "many-streams", "many-streams-no-group-commit"} {
 		for _, writers := range []int{1, 4, 16} {
 			b.Run(fmt.Sprintf("%s/writers=%d", shape, writers), func(b *testing.B) {
 				url := dbtest.NewDatabase(b)
@@ -37,6 +38,10 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				defer pool.Close()
 				store := eventstore.New(pool)
+				if shape == "many-streams-no-group-commit" {
+					store.WithoutGroupCommit()
+				}
+				defer store.Close()
 				data := json.RawMessage(`{"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}`)
 				var done, conflicts atomic.Int64
 				var wg sync.WaitGroup
@@ -49,7 +54,7 @@ func BenchmarkAppend(b *testing.B) {
 						ctx := context.Background()
 						stream := "one"
 						version := 0
-						if shape == "many-streams" {
+						if shape != "one-stream" {
 							stream = uuid.NewString()
 						}
 						for done.Load() < int64(b.N) {

@@ -450,6 +450,11 @@ func (s *Store) HeadCursor(ctx context.Context) (Cursor, error) {
 }
 
 // Later is the later of two cursors in commit order.
+// Covers reports whether the log up to c includes e.
+func (c Cursor) Covers(e RecordedEvent) bool {
+	return e.TransactionID < c.TransactionID || (e.TransactionID == c.TransactionID && e.Position <= c.Position)
+}
+
 func Later(a, b Cursor) Cursor {
 	if b.TransactionID > a.TransactionID || (b.TransactionID == a.TransactionID && b.Position > a.Position) {
 		return b

@@ -243,6 +243,19 @@ type SubscriberConfig struct {
 	FallbackPoll time.Duration
 	// Wakeup, when set, wakes the subscriber as soon as an append commits.
 	Wakeup *Wakeup
+	// Pipelined makes handlers write through a PipelinedTx (found with
+	// DeliveryTx): their statements are sent in batches, not one by one.
+	Pipelined bool
+}
+
+// DeliveryTx is the transaction a pipelined subscriber delivered the
+// message in, for handlers to write through.
+func DeliveryTx(tx wsql.Tx) (*PipelinedTx, bool) {
+	d, ok := tx.(*deliveryTx)
+	if !ok {
+		return nil, false
+	}
+	return d.Pipelined(), true
 }
 
 // NewSubscriber returns a watermill-sql subscriber of the events topic. Its
@@ -270,7 +283,11 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	if len(cfg.Members) > 0 {
 		offsets = memberOffsets{members: cfg.Members}
 	}
-	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
+	beginner := wsql.BeginnerFromPgx(pool)
+	if cfg.Pipelined {
+		beginner = pipelinedBeginner{wsql.PgxBeginner{Conn: pool}}
+	}
+	sub, err := wsql.NewSubscriber(beginner, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
 		PollInterval:   cfg.FallbackPoll,
 		ResendInterval: 50 * time.Millisecond,

@@ -148,6 +148,9 @@ func (*Access) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent,
 	return nil
 }
 
+// accessUserKey names a user's access row in a delivery's memo.
+type accessUserKey string
+
 type accessUser struct {
 	company, role                                       string
 	perms                                               domain.Permissions
@@ -158,9 +161,15 @@ type accessUser struct {
 
 func applyAccessUser(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error {
 	id := strings.TrimPrefix(e.StreamID, "user-")
-	var u accessUser
+	memo := txMemo(tx) // as in the users read model: one read per user and batch
+	u, remembered := memo[accessUserKey(id)].(accessUser)
 	if c, ok := ev.(domain.UserCreated); ok {
 		u = accessUser{company: string(c.CompanyID), role: string(c.RoleID), access: c.PortalAccess, perms: domain.Permissions{}}
+	} else if remembered {
+		if u.version >= e.StreamVersion {
+			return nil // applied before
+		}
+		evolveAccessUser(&u, ev)
 	} else {
 		err := tx.QueryRow(ctx, `SELECT coalesce(company_id::text, ''), coalesce(role_id::text, ''), perms, portal_access, has_account,
 			deactivated, removed, coalesce(invitation::text, ''), invited, version FROM access_users WHERE user_id = $1 FOR UPDATE`, id).
@@ -178,6 +187,10 @@ func applyAccessUser(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent,
 	}
 	if u.perms == nil {
 		u.perms = domain.Permissions{}
+	}
+	u.version = e.StreamVersion
+	if memo != nil {
+		memo[accessUserKey(id)] = u
 	}
 	status := domain.StatusOf(u.access, u.account, u.invitedState, u.deactivated, u.removed)
 	_, err := tx.Exec(ctx, `INSERT INTO access_users (user_id, org_id, company_id, role_id, perms, portal_access, has_account, deactivated,

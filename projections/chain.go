@@ -74,16 +74,26 @@ func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 	if e.OrgID == "" {
 		return nil
 	}
-	seq, prev := int64(0), genesis
-	err := tx.QueryRow(ctx, `SELECT seq, hash FROM chain_heads WHERE org_id = $1 FOR UPDATE`, e.OrgID).Scan(&seq, &prev)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("chain head of %s: %w", e.OrgID, err)
+	// Within a delivery the head is remembered, so a batch reads each
+	// organization's head once (the delivery never hands an event sealed
+	// before to the chain, see memberOffsets, so the head always moves).
+	memo := txMemo(tx)
+	head, remembered := memo[chainHeadKey(e.OrgID)].(sealedHead)
+	if !remembered {
+		head = sealedHead{hash: genesis}
+		err := tx.QueryRow(ctx, `SELECT seq, hash FROM chain_heads WHERE org_id = $1 FOR UPDATE`, e.OrgID).Scan(&head.seq, &head.hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("chain head of %s: %w", e.OrgID, err)
+		}
 	}
-	hash := EventHash(prev, e)
-	seq++
+	hash := EventHash(head.hash, e)
+	seq := head.seq + 1
+	if memo != nil {
+		memo[chainHeadKey(e.OrgID)] = sealedHead{seq: seq, hash: hash}
+	}
 	// One statement seals the event and moves the head; an event sealed
 	// before (a replay) conflicts on its position and changes nothing.
-	_, err = tx.Exec(ctx, `WITH sealed AS (
+	_, err := tx.Exec(ctx, `WITH sealed AS (
 			INSERT INTO event_chain (org_id, seq, position, hash) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (position) DO NOTHING RETURNING 1)
 		INSERT INTO chain_heads (org_id, seq, position, hash, sealed_at)
@@ -94,6 +104,14 @@ func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 		return fmt.Errorf("seal event %d: %w", e.Position, err)
 	}
 	return nil
+}
+
+// chainHeadKey names an organization's chain head in a delivery's memo.
+type chainHeadKey string
+
+type sealedHead struct {
+	seq  int64
+	hash []byte
 }
 
 // ChainHead is the latest seal of an organization's chain, which an

@@ -72,7 +72,7 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 	for i, p := range projections {
 		names[i] = p.Name()
 	}
-	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: ReadModelsHandler, Members: names, Wakeup: wake}, wlog)
+	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: ReadModelsHandler, Members: names, Wakeup: wake, Pipelined: true}, wlog)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +149,14 @@ func handler(store *eventstore.Store, projections []Projection, log zerolog.Logg
 		if err != nil {
 			return fmt.Errorf("read models at %d: %w", e.Position, err)
 		}
+		applied, err := memberOffsets(ctx, tx, projections)
+		if err != nil {
+			return err
+		}
 		for _, p := range projections {
+			if applied[p.Name()].Covers(e) {
+				continue // a read model ahead of the others (rebuilt) has this one
+			}
 			if err := p.Apply(ctx, tx, e, ev); err != nil {
 				log.Error().Err(err).Str("projection", p.Name()).Int64("position", e.Position).
 					Str("event_type", e.Type).Str("correlation_id", e.Metadata.CorrelationID).Msg("projection failed; its batch will be read again")
@@ -189,11 +196,62 @@ func abandonDoomedDelivery(log zerolog.Logger) message.HandlerMiddleware {
 	}
 }
 
+type memberOffsetsKey struct{}
+
+// memberOffsets are the read models' own offsets as this delivery
+// transaction found them (it holds their rows' locks, so they stay put):
+// the subscriber reads from the earliest, and a read model that is ahead
+// skips what it has. No read model thus sees an event twice, which lets
+// them remember rows across the events of a batch (PipelinedTx.Memo).
+func memberOffsets(ctx context.Context, tx pgx.Tx, projections []Projection) (map[string]eventstore.Cursor, error) {
+	memo := txMemo(tx)
+	if memo != nil {
+		if m, ok := memo[memberOffsetsKey{}].(map[string]eventstore.Cursor); ok {
+			return m, nil
+		}
+	}
+	names := make([]string, len(projections))
+	for i, p := range projections {
+		names[i] = p.Name()
+	}
+	rows, err := tx.Query(ctx, `SELECT consumer_group, last_processed_transaction_id::text::bigint, coalesce(offset_acked, 0)
+		FROM watermill_offsets_events WHERE consumer_group = ANY($1)`, names)
+	if err != nil {
+		return nil, fmt.Errorf("read model offsets: %w", err)
+	}
+	m := map[string]eventstore.Cursor{}
+	for rows.Next() {
+		var g string
+		var xid, pos int64
+		if err := rows.Scan(&g, &xid, &pos); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read model offsets: %w", err)
+		}
+		m[g] = eventstore.Cursor{TransactionID: uint64(xid), Position: pos}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read model offsets: %w", err)
+	}
+	if memo != nil {
+		memo[memberOffsetsKey{}] = m
+	}
+	return m, nil
+}
+
+// txMemo is the delivery transaction's memo, nil outside a pipelined
+// delivery (a rebuild, a NATS worker), where nothing is remembered.
+func txMemo(tx pgx.Tx) map[any]any {
+	if p, ok := tx.(*eventstore.PipelinedTx); ok {
+		return p.Memo()
+	}
+	return nil
+}
+
 // abandon makes the delivery transaction unable to commit (unless it is
 // already): an error raised inside it puts it in the failed state.
 func abandon(ctx context.Context, tx pgx.Tx) {
-	if !doomed(tx) {
-		_, _ = tx.Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'delivery abandoned after a failed projection'; END $$`)
+	if !doomed(tx) { // on the connection: a pipelined transaction would only queue it
+		_, _ = tx.Conn().Exec(ctx, `DO $$ BEGIN RAISE EXCEPTION 'delivery abandoned after a failed projection'; END $$`)
 	}
 }
 
@@ -222,6 +280,9 @@ func pgxTx(ctx context.Context) (pgx.Tx, error) {
 	tx, ok := wsql.TxFromContext(ctx)
 	if !ok {
 		return nil, errNoTx
+	}
+	if p, ok := eventstore.DeliveryTx(tx); ok {
+		return p, nil
 	}
 	switch t := tx.(type) {
 	case *wsql.PgxTx:

@@ -192,29 +192,43 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 	if !strings.HasPrefix(e.StreamID, "user-") {
 		return nil
 	}
+	// Within a delivery the row is remembered after each event, so the
+	// events of one user in one batch (created, then invited) read it once.
+	memo := txMemo(tx)
 	if c, ok := ev.(domain.UserCreated); ok {
+		row := newUserRow(e, c)
 		_, err := tx.Exec(ctx, `INSERT INTO users_view (`+strings.Join(userTableColumns, ", ")+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-			ON CONFLICT (user_id) DO NOTHING`, rowValues(newUserRow(e, c))...)
+			ON CONFLICT (user_id) DO NOTHING`, rowValues(row)...)
 		if err != nil {
 			return fmt.Errorf("insert user %s: %w", c.UserID, err)
+		}
+		if memo != nil {
+			memo[usersRowKey(c.UserID)] = *row
 		}
 		return nil
 	}
 	id := strings.TrimPrefix(e.StreamID, "user-")
-	r, err := scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users_view u WHERE user_id = $1 FOR UPDATE`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("user %s: event %s at version %d before UserCreated", id, e.Type, e.StreamVersion)
-	}
-	if err != nil {
-		return fmt.Errorf("read user %s: %w", id, err)
+	r, remembered := memo[usersRowKey(id)].(UserRow)
+	if !remembered {
+		var err error
+		r, err = scanUser(tx.QueryRow(ctx, `SELECT `+userColumns+` FROM users_view u WHERE user_id = $1 FOR UPDATE`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("user %s: event %s at version %d before UserCreated", id, e.Type, e.StreamVersion)
+		}
+		if err != nil {
+			return fmt.Errorf("read user %s: %w", id, err)
+		}
 	}
 	if r.Version >= e.StreamVersion {
 		return nil // applied before
 	}
 	evolveUserRow(&r, e, ev)
+	if memo != nil {
+		memo[usersRowKey(id)] = r
+	}
 	v := rowValues(&r)
-	_, err = tx.Exec(ctx, `UPDATE users_view SET company_id = $3, role_id = $4, first_name = $5, last_name = $6, email = $7,
+	_, err := tx.Exec(ctx, `UPDATE users_view SET company_id = $3, role_id = $4, first_name = $5, last_name = $6, email = $7,
 		status = $8, portal_access = $9, has_account = $10, deactivated = $11, removed = $12, properties = $13, permissions = $14,
 		invitation_id = $15, invitation_status = $16, invitation_expires_at = $17, version = $18, updated_at = $20
 		WHERE user_id = $1 AND org_id = $2 AND created_at = $19`, v...)
@@ -223,6 +237,9 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 	}
 	return nil
 }
+
+// usersRowKey names a user's row in a delivery's memo.
+type usersRowKey string
 
 // Tables are the tables this read model owns.
 func (*Users) Tables() []string { return []string{"users_view"} }

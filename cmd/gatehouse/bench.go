@@ -203,7 +203,7 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 	if err != nil {
 		return err
 	}
-	site, err := newBenchSite(ctx, self, dbURL, srv.base)
+	site, err := newBenchSite(ctx, self, dbURL, srv.base, "Bench Support")
 	if err != nil {
 		srv.stop()
 		return err
@@ -231,7 +231,7 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 		}
 		// A fresh organization per repetition: the check searches the
 		// organization's users, and should not search the earlier phases'.
-		lagSite, err := newBenchSite(ctx, self, dbURL, srv.base)
+		lagSite, err := newBenchSite(ctx, self, dbURL, srv.base, fmt.Sprintf("Bench Lag %d", rep+1))
 		if err != nil {
 			srv.stop()
 			return err
@@ -400,7 +400,7 @@ func (r benchResults) markdown(c benchConfig) string {
 	fmt.Fprintf(&b, "\n## (3) Projection lag: 2xx of POST /users → visible in GET /users?q=<email>, at %d commands/s for %s\n\n", c.lagRate, c.lagDuration)
 	b.WriteString("| achieved commands/s | p50 ms | p99 ms | max ms | not visible within 60 s |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.lagAchieved, r.lagP50, r.lagP99, r.lagMax, r.lagInvisible)
-	fmt.Fprintf(&b, "\nEvery %dth command is watched (a fresh organization per repetition), checked every 1 ms for the first 20 ms after its 2xx, every 5 ms up to 1 s, then every 50 ms; at most 64 commands in flight, so beyond capacity the achieved rate falls short of the rate asked for.\n", lagSampleEvery)
+	fmt.Fprintf(&b, "\nEvery %dth command is watched (a fresh organization per repetition), checked every 1 ms for the first 20 ms after its 2xx, every 5 ms up to 1 s, then every 50 ms, at most %d checks at a time; at most 64 commands in flight, so beyond capacity the achieved rate falls short of the rate asked for.\n", lagSampleEvery, lagChecksInFlight)
 	if !c.quick {
 		fmt.Fprintf(&b, "\n## At scale: a generated log of %d events\n\n", r.allEvents)
 		b.WriteString("| measurement | figure |\n|---|---|\n")
@@ -584,6 +584,7 @@ func lastLines(s string, n int) string {
 // the log, so that one measurement does not pay for the last one's backlog.
 func waitCaughtUp(ctx context.Context, admin *pgx.Conn, logf func(string, ...any)) error {
 	start := time.Now()
+	first := int64(-1)
 	for {
 		var behind int64
 		err := admin.QueryRow(ctx, `SELECT coalesce(max(h.head - coalesce(o.offset_acked, 0)), 0)
@@ -591,9 +592,12 @@ func waitCaughtUp(ctx context.Context, admin *pgx.Conn, logf func(string, ...any
 		if err != nil {
 			return fmt.Errorf("read projection positions: %w", err)
 		}
+		if first < 0 {
+			first = behind
+		}
 		if behind == 0 {
 			if d := time.Since(start); d > time.Second {
-				logf("read models caught up in %s", d.Round(time.Millisecond))
+				logf("read models caught up in %s (%d positions behind at first: %.0f events/s)", d.Round(time.Millisecond), first, float64(first)/d.Seconds())
 			}
 			return nil
 		}
