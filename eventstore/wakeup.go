@@ -90,28 +90,36 @@ func (w *Wakeup) unregister(ch chan struct{}) {
 }
 
 // BackoffManager returns a watermill-sql BackoffManager for one subscriber:
-// when a poll finds nothing it waits for a notification (or fallback, or
-// done) instead of sleeping a fixed poll interval. Release it with the
+// after a read that was not a full batch it waits for a notification (or
+// fallback, or done), then coalesce, instead of polling at a fixed
+// interval; after a full batch it reads again at once. Release it with the
 // returned function when the subscriber is closed.
-func (w *Wakeup) BackoffManager(fallback, retry time.Duration, done <-chan struct{}) (wsql.BackoffManager, func()) {
+//
+// A read that delivered events but no full batch has read everything
+// visible, and whatever commits later notifies, so there is no read just
+// to find nothing: one delivery transaction per wake-up, not two.
+func (w *Wakeup) BackoffManager(fallback, coalesce, retry time.Duration, full func() bool, done <-chan struct{}) (wsql.BackoffManager, func()) {
 	ch := w.register()
 	return &wakeupBackoff{
 		wake:     ch,
 		fallback: fallback,
+		coalesce: coalesce,
+		full:     full,
 		inner:    wsql.NewDefaultBackoffManager(fallback, retry),
 		done:     done,
 	}, func() { w.unregister(ch) }
 }
 
 type wakeupBackoff struct {
-	wake     chan struct{}
-	fallback time.Duration
-	inner    wsql.BackoffManager
-	done     <-chan struct{}
+	wake               chan struct{}
+	fallback, coalesce time.Duration
+	full               func() bool
+	inner              wsql.BackoffManager
+	done               <-chan struct{}
 }
 
 func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, err error) time.Duration {
-	if err != nil || !noMsg {
+	if err != nil || (!noMsg && b.full()) {
 		return b.inner.HandleError(logger, noMsg, err)
 	}
 	t := time.NewTimer(b.fallback)
@@ -121,12 +129,9 @@ func (b *wakeupBackoff) HandleError(logger watermill.LoggerAdapter, noMsg bool, 
 		// Let the commits arriving together be read as one batch: under
 		// load, every consumer would otherwise run a delivery transaction
 		// per commit.
-		return coalesce
+		return b.coalesce
 	case <-t.C:
 	case <-b.done:
 	}
 	return 0
 }
-
-// coalesce is how long a woken subscriber waits before reading.
-const coalesce = 3 * time.Millisecond

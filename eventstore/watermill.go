@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -42,6 +43,9 @@ type WatermillSchema struct {
 	// BatchSize is how many events one subscriber transaction reads and
 	// delivers. Large batches make catching up on a backlog fast.
 	BatchSize int
+	// read, when set, counts the rows of the last read, so that the
+	// subscriber's backoff knows whether it read a full batch.
+	read *atomic.Int64
 }
 
 // ErrPublishThroughAppend is returned by InsertQuery.
@@ -70,6 +74,9 @@ func (s WatermillSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query,
 	batch := s.BatchSize
 	if batch <= 0 {
 		batch = 100
+	}
+	if s.read != nil {
+		s.read.Store(0)
 	}
 	q := `
 WITH last_processed AS (` + next.Query + `)
@@ -120,6 +127,9 @@ func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (w
 	)
 	if err := params.Row.Scan(&position, &xid, &id, &stream, &version, &org, &typ, &schemaVersion, &data, &meta, &recorded); err != nil {
 		return wsql.Row{}, fmt.Errorf("scan event row: %w", err)
+	}
+	if s.read != nil {
+		s.read.Add(1)
 	}
 	msg := message.NewMessage(id.String(), data)
 	msg.Metadata.Set(MetaPosition, strconv.FormatInt(position, 10))
@@ -241,6 +251,10 @@ type SubscriberConfig struct {
 	// FallbackPoll bounds how long an idle subscriber waits without a
 	// notification (default 250ms).
 	FallbackPoll time.Duration
+	// Coalesce is how long a woken subscriber waits before reading, so
+	// that commits arriving together are read as one batch (default 3ms;
+	// reactions, which nobody waits for, can afford more and poll less).
+	Coalesce time.Duration
 	// Wakeup, when set, wakes the subscriber as soon as an append commits.
 	Wakeup *Wakeup
 	// Pipelined makes handlers write through a PipelinedTx (found with
@@ -268,11 +282,16 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	if cfg.FallbackPoll <= 0 {
 		cfg.FallbackPoll = 250 * time.Millisecond
 	}
+	if cfg.Coalesce <= 0 {
+		cfg.Coalesce = 3 * time.Millisecond
+	}
 	done := make(chan struct{})
 	release := func() {}
 	var backoff wsql.BackoffManager
+	schema := WatermillSchema{BatchSize: cfg.BatchSize, read: &atomic.Int64{}}
 	if cfg.Wakeup != nil {
-		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, time.Second, done)
+		full := func() bool { return schema.read.Load() >= int64(cfg.BatchSize) }
+		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, cfg.Coalesce, time.Second, full, done)
 	}
 	ackDeadline := time.Duration(0) // handlers are bounded by their own context
 	pool, err := s.subscriberPool()
@@ -294,7 +313,7 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 		RetryInterval:  time.Second,
 		AckDeadline:    &ackDeadline,
 		BackoffManager: backoff,
-		SchemaAdapter:  WatermillSchema{BatchSize: cfg.BatchSize},
+		SchemaAdapter:  schema,
 		OffsetsAdapter: offsets,
 	}, logger)
 	if err != nil {

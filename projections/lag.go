@@ -14,23 +14,36 @@ type Position struct {
 	Group    string
 	Position int64
 	Head     int64
+	// Behind counts the stored events the group has not had yet, in commit
+	// order (at most maxCounted).
+	Behind int64
 }
 
-// Lag is how many positions the group is behind the head. Positions are
-// handed out before commit, so this counts gaps left by rolled-back
-// appends too: an upper bound, exact when the log has no gaps.
-func (p Position) Lag() int64 { return max(p.Head-p.Position, 0) }
+// Lag is how many events the group is behind. It is counted in commit
+// order, not as head minus position: positions are handed out before
+// commit, so the event a group read last can carry a lower position than
+// one it has already read (a long transaction that started earlier and
+// committed later), and the difference would never reach zero.
+func (p Position) Lag() int64 { return p.Behind }
 
-// Positions reads every consumer group's offset and the log's head.
+// maxCounted bounds the count of events behind, so that reading positions
+// stays cheap however far behind a group is.
+const maxCounted = 1_000_000
+
+// Positions reads every consumer group's offset, the log's head, and how
+// many events each group has still to read.
 func Positions(ctx context.Context, pool *pgxpool.Pool) ([]Position, error) {
-	rows, err := pool.Query(ctx, `SELECT o.consumer_group, coalesce(o.offset_acked, 0), h.head
-		FROM watermill_offsets_events o, (SELECT coalesce(max(position), 0) AS head FROM events) h ORDER BY 1`)
+	rows, err := pool.Query(ctx, `SELECT o.consumer_group, coalesce(o.offset_acked, 0), h.head,
+			(SELECT count(*) FROM (SELECT 1 FROM events e
+				WHERE (e.transaction_id, e.position) > (o.last_processed_transaction_id, coalesce(o.offset_acked, 0))
+				LIMIT $1) behind)
+		FROM watermill_offsets_events o, (SELECT coalesce(max(position), 0) AS head FROM events) h ORDER BY 1`, maxCounted)
 	if err != nil {
 		return nil, fmt.Errorf("read projection positions: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Position, error) {
 		var p Position
-		err := r.Scan(&p.Group, &p.Position, &p.Head)
+		err := r.Scan(&p.Group, &p.Position, &p.Head, &p.Behind)
 		return p, err
 	})
 	if err != nil {
@@ -53,7 +66,7 @@ func NewLagCollector(pool *pgxpool.Pool) *LagCollector {
 	return &LagCollector{
 		pool:     pool,
 		position: prometheus.NewDesc("gatehouse_projection_position", "Last event position applied by the consumer group.", []string{"group"}, nil),
-		lag:      prometheus.NewDesc("gatehouse_projection_lag_events", "Positions between the consumer group and the head of the log.", []string{"group"}, nil),
+		lag:      prometheus.NewDesc("gatehouse_projection_lag_events", "Stored events the consumer group has not read yet (commit order).", []string{"group"}, nil),
 		head:     prometheus.NewDesc("gatehouse_events_head_position", "Highest position in the event log.", nil, nil),
 	}
 }

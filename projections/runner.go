@@ -85,6 +85,11 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 // sender). It must tolerate redelivery: an error redelivers the event.
 type Reaction func(ctx context.Context, e eventstore.RecordedEvent, ev domain.Event) error
 
+// reactionCoalesce is how long a reaction's subscriber gathers commits
+// before reading: nobody waits on a saga or a mail within milliseconds,
+// and reading less often leaves the machine to commands and read models.
+const reactionCoalesce = 25 * time.Millisecond
+
 // AddReaction runs a reaction under its own consumer group, from the head
 // of the log when the group is new (a saga or the mail sender must not act
 // on history). Call it before Run.
@@ -92,7 +97,7 @@ func (r *Runner) AddReaction(name string, react Reaction) error {
 	if err := r.store.StartAtHead(context.Background(), name); err != nil {
 		return err
 	}
-	sub, err := r.store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: name, Wakeup: r.wake, BatchSize: 100}, r.wlog)
+	sub, err := r.store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: name, Wakeup: r.wake, BatchSize: 100, Coalesce: reactionCoalesce}, r.wlog)
 	if err != nil {
 		return err
 	}

@@ -587,8 +587,10 @@ func waitCaughtUp(ctx context.Context, admin *pgx.Conn, logf func(string, ...any
 	first := int64(-1)
 	for {
 		var behind int64
-		err := admin.QueryRow(ctx, `SELECT coalesce(max(h.head - coalesce(o.offset_acked, 0)), 0)
-			FROM watermill_offsets_events o, (SELECT coalesce(max(position), 0) AS head FROM events) h`).Scan(&behind)
+		// Counted in commit order (see projections.Position.Lag).
+		err := admin.QueryRow(ctx, `SELECT coalesce(max((SELECT count(*) FROM events e
+			WHERE (e.transaction_id, e.position) > (o.last_processed_transaction_id, coalesce(o.offset_acked, 0)))), 0)
+			FROM watermill_offsets_events o`).Scan(&behind)
 		if err != nil {
 			return fmt.Errorf("read projection positions: %w", err)
 		}
@@ -597,7 +599,7 @@ func waitCaughtUp(ctx context.Context, admin *pgx.Conn, logf func(string, ...any
 		}
 		if behind == 0 {
 			if d := time.Since(start); d > time.Second {
-				logf("read models caught up in %s (%d positions behind at first: %.0f events/s)", d.Round(time.Millisecond), first, float64(first)/d.Seconds())
+				logf("read models caught up in %s (%d events behind at first: %.0f events/s)", d.Round(time.Millisecond), first, float64(first)/d.Seconds())
 			}
 			return nil
 		}
