@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"gatehouse/domain"
 	"gatehouse/eventstore"
@@ -101,7 +103,7 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 		for {
 			events, err := store.Scan(readCtx, cursor, rebuildBatch, filter)
 			if err == nil {
-				err = store.Reveal(readCtx, events)
+				err = revealInParallel(readCtx, store, events)
 			}
 			if err != nil {
 				readErr <- fmt.Errorf("rebuild %s: %w", p.Name(), err)
@@ -173,6 +175,22 @@ func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progres
 	}
 	res.Duration, res.Position = time.Since(start), cursor.Position
 	return res, nil
+}
+
+// revealInParallel reveals a batch's personal fields on every core:
+// decrypting and re-encoding them is most of a rebuild's reading.
+func revealInParallel(ctx context.Context, store *eventstore.Store, events []eventstore.RecordedEvent) error {
+	parts := runtime.GOMAXPROCS(0)
+	if parts < 2 || len(events) < 2*parts {
+		return store.Reveal(ctx, events)
+	}
+	size := (len(events) + parts - 1) / parts
+	g, gctx := errgroup.WithContext(ctx)
+	for start := 0; start < len(events); start += size {
+		part := events[start:min(start+size, len(events))]
+		g.Go(func() error { return store.Reveal(gctx, part) })
+	}
+	return g.Wait()
 }
 
 func applyAll(ctx context.Context, conn *pgx.Conn, p Projection, events []eventstore.RecordedEvent) error {

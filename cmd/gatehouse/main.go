@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/mattn/go-isatty"
@@ -44,6 +45,7 @@ func main() {
 type globalFlags struct {
 	databaseURL string
 	logLevel    string
+	cpuProfile  string
 }
 
 func rootCommand() *cobra.Command {
@@ -58,6 +60,26 @@ func rootCommand() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.databaseURL, "database-url", envOr("DATABASE_URL", defaultDatabaseURL), "PostgreSQL URL (env DATABASE_URL)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("GATEHOUSE_LOG_LEVEL", "info"), "trace, debug, info, warn or error (env GATEHOUSE_LOG_LEVEL)")
+	pf.StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile of the whole command to this file (go tool pprof)")
+	var profile *os.File
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return usageError{fmt.Errorf("--cpu-profile: %w", err)}
+		}
+		profile = f
+		return pprof.StartCPUProfile(f)
+	}
+	root.PersistentPostRunE = func(*cobra.Command, []string) error {
+		if profile == nil {
+			return nil
+		}
+		pprof.StopCPUProfile()
+		return profile.Close()
+	}
 	root.AddCommand(serveCommand(g), migrateCommand(g), orgCommand(g), tokensCommand(g), projectionsCommand(g), exportCommand(g), generateCommand(g), auditCommand(g), benchCommand(g), relayCommand(g), workerCommand(g))
 	return root
 }

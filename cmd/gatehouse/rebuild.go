@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -28,6 +29,10 @@ func rebuildCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A rebuild allocates a lot that lives briefly and holds its
+			// read model in memory until the write; collecting less often
+			// trades memory for a quarter less CPU.
+			debug.SetGCPercent(400)
 			return withApp(cmd.Context(), g, func(_ *commands.App, pool *pgxpool.Pool) error {
 				store := eventstore.New(pool)
 				ps, err := projections.ByName(store, names...)
