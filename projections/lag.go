@@ -33,7 +33,18 @@ const maxCounted = 1_000_000
 // Positions reads every consumer group's offset, the log's head, and how
 // many events each group has still to read.
 func Positions(ctx context.Context, pool *pgxpool.Pool) ([]Position, error) {
-	rows, err := pool.Query(ctx, `SELECT o.consumer_group, coalesce(o.offset_acked, 0), h.head,
+	// The planner expects many rows behind each offset and would JIT-compile
+	// the query (a tenth of a second or more, at every readiness probe);
+	// when caught up there is nothing to count.
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("read projection positions: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
+		return nil, fmt.Errorf("read projection positions: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT o.consumer_group, coalesce(o.offset_acked, 0), h.head,
 			(SELECT count(*) FROM (SELECT 1 FROM events e
 				WHERE (e.transaction_id, e.position) > (o.last_processed_transaction_id, coalesce(o.offset_acked, 0))
 				LIMIT $1) behind)

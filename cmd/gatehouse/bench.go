@@ -587,7 +587,11 @@ func waitCaughtUp(ctx context.Context, admin *pgx.Conn, logf func(string, ...any
 	first := int64(-1)
 	for {
 		var behind int64
-		// Counted in commit order (see projections.Position.Lag).
+		// Counted in commit order (see projections.Position.Lag); no JIT for
+		// a count that is mostly zero.
+		if _, err := admin.Exec(ctx, `SET jit = off`); err != nil {
+			return fmt.Errorf("read projection positions: %w", err)
+		}
 		err := admin.QueryRow(ctx, `SELECT coalesce(max((SELECT count(*) FROM events e
 			WHERE (e.transaction_id, e.position) > (o.last_processed_transaction_id, coalesce(o.offset_acked, 0)))), 0)
 			FROM watermill_offsets_events o`).Scan(&behind)
