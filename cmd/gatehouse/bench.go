@@ -589,7 +589,7 @@ func waitCaughtUp(ctx context.Context, admin *pgx.Conn, logf func(string, ...any
 		var behind int64
 		// Counted in commit order (see projections.Position.Lag); no JIT for
 		// a count that is mostly zero.
-		if _, err := admin.Exec(ctx, `SET jit = off`); err != nil {
+		if _, err := admin.Exec(ctx, `SET jit = off; SET enable_seqscan = off`); err != nil {
 			return fmt.Errorf("read projection positions: %w", err)
 		}
 		err := admin.QueryRow(ctx, `SELECT coalesce(max((SELECT count(*) FROM events e
