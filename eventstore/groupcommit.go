@@ -50,6 +50,9 @@ type groupCommitter struct {
 	queue chan *pendingAppend
 	stop  chan struct{}
 	wg    sync.WaitGroup
+	// writing counts transactions being written, by committers or by a
+	// lone caller.
+	writing atomic.Int32
 	// mu orders queueing against closing: once closed is set, nothing
 	// more is queued, so whatever was queued is written before Close
 	// returns.
@@ -61,6 +64,13 @@ type groupCommitter struct {
 func (s *Store) grouped(ctx context.Context, req AppendRequest) (AppendResult, error) {
 	g := s.committer()
 	if g == nil { // the store was closed before any append
+		return s.appendAlone(ctx, req)
+	}
+	// Nothing being written and nobody waiting: write it here and now,
+	// without handing it to a committer (a lone writer pays nothing).
+	if g.writing.Load() == 0 && len(g.queue) == 0 {
+		g.writing.Add(1)
+		defer g.writing.Add(-1)
 		return s.appendAlone(ctx, req)
 	}
 	p := &pendingAppend{req: req, done: make(chan appendOutcome, 1)}
@@ -146,9 +156,11 @@ func (s *Store) commitLoop(g *groupCommitter) {
 				break fill
 			}
 		}
+		g.writing.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 		s.commitGroup(ctx, group)
 		cancel()
+		g.writing.Add(-1)
 	}
 }
 
