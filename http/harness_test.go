@@ -132,7 +132,12 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	<-runner.Running()
 	srv, err := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
-		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true, MailEnabled: opts.mail != nil, PortalRatePerMinute: portalRate(opts)})
+		// Read-your-writes waits longer than in production (2 s): every
+		// package's tests share one PostgreSQL server, whose oldest open
+		// write transaction (a NATS worker's batch, a rebuild) holds every
+		// read model back while it lasts.
+		gatehttp.Config{PublicURL: "http://portal.test", ExposeInviteLinks: true, MailEnabled: opts.mail != nil, PortalRatePerMinute: portalRate(opts),
+			ReadYourWrites: 15 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
