@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 
 	"gatehouse/domain"
 	"gatehouse/eventstore"
@@ -27,28 +26,13 @@ func TestNoEventIsSkippedUnderConcurrentGroupCommits(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE counted (n int); INSERT INTO counted VALUES (0)`); err != nil {
 		t.Fatal(err)
 	}
-	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go wake.Run(runCtx)
-	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), tally{"counted"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var reacted atomic.Int64
-	for _, name := range []string{"reaction-a", "reaction-b"} {
-		if err := runner.AddReaction(name, func(context.Context, eventstore.RecordedEvent, domain.Event) error {
-			reacted.Add(1)
-			time.Sleep(100 * time.Microsecond)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+	react := func(context.Context, eventstore.RecordedEvent, domain.Event) error {
+		reacted.Add(1)
+		time.Sleep(100 * time.Microsecond)
+		return nil
 	}
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(runCtx) }()
-	<-runner.Running()
-	defer func() { _ = runner.Close(); cancel(); <-done }()
+	runWithReactions(t, store, map[string]projections.Reaction{"reaction-a": react, "reaction-b": react}, tally{"counted"})
 	const writers, each = 24, 100
 	var wg sync.WaitGroup
 	for range writers {

@@ -52,8 +52,8 @@ type Runner struct {
 	log    zerolog.Logger
 }
 
-// ReadModelsHandler names the router handler that feeds the read models.
-const ReadModelsHandler = "read-models"
+// readModelsHandler names the router handler that feeds the read models.
+const readModelsHandler = "read-models"
 
 // NewRunner wires the projections. wake, when set, makes them react to new
 // events within milliseconds instead of at the fallback poll.
@@ -72,12 +72,12 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 	for i, p := range projections {
 		names[i] = p.Name()
 	}
-	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: ReadModelsHandler, Members: names, Wakeup: wake, Pipelined: true}, wlog)
+	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: readModelsHandler, Members: names, Wakeup: wake, Pipelined: true}, wlog)
 	if err != nil {
 		return nil, err
 	}
 	r.subs = append(r.subs, sub)
-	router.AddConsumerHandler(ReadModelsHandler, eventstore.Topic, sub, handler(store, projections, log))
+	router.AddConsumerHandler(readModelsHandler, eventstore.Topic, sub, handler(store, projections, log))
 	return r, nil
 }
 

@@ -48,12 +48,24 @@ func appendEvents(t *testing.T, store *eventstore.Store, stream string, n int) {
 
 func runProjections(t *testing.T, store *eventstore.Store, ps ...projections.Projection) {
 	t.Helper()
+	runWithReactions(t, store, nil, ps...)
+}
+
+// runWithReactions runs read models and reactions (by consumer group)
+// until the test ends.
+func runWithReactions(t *testing.T, store *eventstore.Store, reactions map[string]projections.Reaction, ps ...projections.Projection) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
 	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), ps...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for name, react := range reactions {
+		if err := runner.AddReaction(name, react); err != nil {
+			t.Fatal(err)
+		}
 	}
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
@@ -270,27 +282,15 @@ func TestASlowReactionDoesNotHoldReadModelsBack(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE counted (n int); INSERT INTO counted VALUES (0)`); err != nil {
 		t.Fatal(err)
 	}
-	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
-	go wake.Run(ctx)
-	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), tally{"counted"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	blocked, release := make(chan struct{}), make(chan struct{})
 	var once atomic.Bool
-	if err := runner.AddReaction("slow", func(ctx context.Context, _ eventstore.RecordedEvent, _ domain.Event) error {
+	runWithReactions(t, store, map[string]projections.Reaction{"slow": func(context.Context, eventstore.RecordedEvent, domain.Event) error {
 		if once.CompareAndSwap(false, true) {
 			close(blocked)
 			<-release
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- runner.Run(ctx) }()
-	<-runner.Running()
-	defer func() { _ = runner.Close(); cancel(); <-done }()
+	}}, tally{"counted"})
 	defer close(release)
 
 	appendEvents(t, store, "s", 1)
