@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -82,41 +81,6 @@ func SealFields(key, data []byte, fields []string) ([]byte, error) {
 	}
 	if !changed {
 		return data, nil
-	}
-	return json.Marshal(obj)
-}
-
-// openFields reveals the sealed fields of a JSON object; a nil cipher
-// means the user was erased.
-func openFields(a cipher.AEAD, data []byte) ([]byte, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, fmt.Errorf("open fields: %w", err)
-	}
-	for f, raw := range obj {
-		if !bytes.Contains(raw, []byte(sealedMarker)) {
-			continue
-		}
-		var s sealedField
-		if err := json.Unmarshal(raw, &s); err != nil || s.Enc == "" {
-			continue
-		}
-		if a == nil {
-			obj[f] = json.RawMessage("null")
-			if s.Kind == "s" {
-				obj[f] = json.RawMessage(`"` + Erased + `"`)
-			}
-			continue
-		}
-		b, err := base64.RawStdEncoding.DecodeString(s.Enc)
-		if err != nil || len(b) < a.NonceSize() {
-			return nil, errors.New("open fields: malformed sealed field")
-		}
-		plain, err := a.Open(nil, b[:a.NonceSize()], b[a.NonceSize():], []byte(f))
-		if err != nil {
-			return nil, fmt.Errorf("open field %s: %w", f, err)
-		}
-		obj[f] = plain
 	}
 	return json.Marshal(obj)
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"gatehouse/eventstore"
 	"gatehouse/projections"
 )
@@ -132,6 +134,66 @@ func TestRebuildEqualsLive(t *testing.T) {
 	}
 }
 
+// indexes lists the read models' indexes as PostgreSQL would recreate
+// them.
+func (h *harness) indexes(t *testing.T) []string {
+	t.Helper()
+	rows, err := h.pool.Query(context.Background(), `SELECT indexdef FROM pg_indexes WHERE schemaname = 'public'
+		AND tablename IN ('users_view', 'access_users', 'access_intervals', 'access_orgs', 'access_companies', 'event_chain', 'chain_heads', 'companies_view')
+		ORDER BY indexname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return defs
+}
+
+// TestRebuildAllAtOnceEqualsLive rebuilds every read model from one read
+// of the log: the same rows, and the same indexes under the same names
+// (a fold's tables get theirs after the COPY).
+func TestRebuildAllAtOnceEqualsLive(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	lifecycleState(t, h.newOrg("acme"))
+	lifecycleState(t, h.newOrg("umbrella"))
+	h.caughtUp(t)
+	live, liveIndexes := h.snapshot(t), h.indexes(t)
+	store := eventstore.New(h.pool)
+	var calls int
+	results, err := projections.RebuildAll(context.Background(), store, projections.All(store), func(done, total int64) { calls++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head int64
+	if err := h.pool.QueryRow(context.Background(), `SELECT max(position) FROM events`).Scan(&head); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != len(projections.All(store)) || calls == 0 {
+		t.Fatalf("%d results, %d progress reports", len(results), calls)
+	}
+	for _, res := range results {
+		if res.Events == 0 || res.Position != head {
+			t.Fatalf("%s: %d events, up to %d (the log ends at %d)", res.Projection, res.Events, res.Position, head)
+		}
+	}
+	sameRows(t, live, h.snapshot(t))
+	if got := h.indexes(t); strings.Join(got, "\n") != strings.Join(liveIndexes, "\n") {
+		t.Fatalf("indexes after the rebuild:\n%s\nbefore:\n%s", strings.Join(got, "\n"), strings.Join(liveIndexes, "\n"))
+	}
+	if len(liveIndexes) < 15 {
+		t.Fatalf("only %d indexes listed", len(liveIndexes))
+	}
+	o := h.newOrg("after")
+	o.createUser(o.setup(), "later@after.test")
+	h.caughtUp(t)
+	if got := len(h.snapshot(t)["users_view"]); got != 11 {
+		t.Fatalf("%d users after the switch, want 11", got)
+	}
+}
+
 func TestRebuildWhileCommandsArrive(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -168,6 +230,10 @@ func TestRebuildWhileCommandsArrive(t *testing.T) {
 	users := projections.NewUsers(store)
 	for round := 0; round < 3; round++ {
 		if _, err := projections.Rebuild(context.Background(), store, users, nil); err != nil {
+			t.Fatal(err)
+		}
+		// And every read model at once, from one read of the log.
+		if _, err := projections.RebuildAll(context.Background(), store, projections.All(store), nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -227,7 +228,7 @@ func (f *accessFold) Flush(ctx context.Context, tx pgx.Tx) error {
 			}
 			roles[r] = p
 		}
-		rows = append(rows, []any{id, o.enabled, roles})
+		rows = append(rows, []any{idArg(id), o.enabled, roles})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"access_orgs"}, []string{"org_id", "enabled", "roles"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("copy access orgs: %w", err)
@@ -238,21 +239,24 @@ func (f *accessFold) Flush(ctx context.Context, tx pgx.Tx) error {
 		if perms == nil {
 			perms = domain.Permissions{}
 		}
-		rows = append(rows, []any{id, c.org, c.active, perms})
+		rows = append(rows, []any{idArg(id), idArg(c.org), c.active, perms})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"access_companies"}, []string{"company_id", "org_id", "active", "perms"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("copy access companies: %w", err)
 	}
 	rows = rows[:0]
 	for _, u := range f.order {
-		rows = append(rows, []any{u.id, u.org, nullIfEmpty(u.st.company), nullIfEmpty(u.st.role), u.st.perms, u.st.access, u.st.account, u.st.deactivated,
-			u.st.removed, nullIfEmpty(u.st.invitation), u.st.invitedState, string(u.status), u.st.version})
+		rows = append(rows, []any{idArg(u.id), idArg(u.org), idArg(u.st.company), idArg(u.st.role), u.st.perms, u.st.access, u.st.account, u.st.deactivated,
+			u.st.removed, idArg(u.st.invitation), u.st.invitedState, string(u.status), u.st.version})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"access_users"}, []string{"user_id", "org_id", "company_id", "role_id", "perms", "portal_access",
 		"has_account", "deactivated", "removed", "invitation", "invited", "status", "version"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("copy access users: %w", err)
 	}
 	rows = rows[:0]
+	// Most intervals share a handful of permission sets: each is encoded
+	// once (pgx writes []byte into jsonb as it is).
+	encoded := map[string][]byte{}
 	for _, iv := range f.intervals {
 		if iv.to != nil && iv.to.IsZero() {
 			continue // dropped: opened and closed at one instant
@@ -261,10 +265,43 @@ func (f *accessFold) Flush(ctx context.Context, tx pgx.Tx) error {
 		if iv.to != nil {
 			to = *iv.to
 		}
-		rows = append(rows, []any{iv.org, iv.user, iv.from, to, iv.perms})
+		perms, err := encodePermissions(encoded, iv.perms)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, []any{idArg(iv.org), idArg(iv.user), iv.from, to, perms})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"access_intervals"}, []string{"org_id", "user_id", "valid_from", "valid_to", "permissions"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("copy access intervals: %w", err)
 	}
 	return nil
+}
+
+// encodePermissions is p as JSON, remembered in seen by its members.
+func encodePermissions(seen map[string][]byte, p domain.Permissions) ([]byte, error) {
+	var key strings.Builder
+	members := 0
+	for _, name := range domain.AllPermissions {
+		if v, ok := p[name]; ok {
+			members++
+			key.WriteString(string(name))
+			if v {
+				key.WriteString("=1;")
+			} else {
+				key.WriteString("=0;")
+			}
+		}
+	}
+	remember := p != nil && members == len(p) // nil is null, not {}; unknown names are not remembered
+	if b, ok := seen[key.String()]; ok && remember {
+		return b, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode permissions: %w", err)
+	}
+	if remember {
+		seen[key.String()] = b
+	}
+	return b, nil
 }

@@ -296,6 +296,7 @@ func (*Chain) Fold() Fold { return &chainFold{heads: map[string]*chainHead{}} }
 type chainHead struct {
 	seq, position int64
 	hash          []byte
+	org           any // the organization's id as COPY writes it, parsed once
 }
 
 type chainFold struct {
@@ -309,13 +310,13 @@ func (f *chainFold) Add(e eventstore.RecordedEvent, _ domain.Event) error {
 	}
 	h := f.heads[e.OrgID]
 	if h == nil {
-		h = &chainHead{hash: genesis}
+		h = &chainHead{hash: genesis, org: idArg(e.OrgID)}
 		f.heads[e.OrgID] = h
 	}
 	h.hash = EventHash(h.hash, e)
 	h.seq++
 	h.position = e.Position
-	f.rows = append(f.rows, []any{e.OrgID, h.seq, e.Position, h.hash})
+	f.rows = append(f.rows, []any{h.org, h.seq, e.Position, h.hash})
 	return nil
 }
 
@@ -326,7 +327,7 @@ func (f *chainFold) Flush(ctx context.Context, tx pgx.Tx) error {
 	heads := make([][]any, 0, len(f.heads))
 	now := time.Now()
 	for org, h := range f.heads {
-		heads = append(heads, []any{org, h.seq, h.position, h.hash, now})
+		heads = append(heads, []any{idArg(org), h.seq, h.position, h.hash, now})
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"chain_heads"}, []string{"org_id", "seq", "position", "hash", "sealed_at"}, pgx.CopyFromRows(heads)); err != nil {
 		return fmt.Errorf("copy chain heads: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,9 @@ type RebuildResult struct {
 	Events     int64
 	Duration   time.Duration
 	Position   int64
+	// Read is how long reading and folding the log took, Written how long
+	// writing, indexing and analyzing the new tables took after that.
+	Read, Written time.Duration
 }
 
 // rebuildBatch is how many events one read of the log returns.
@@ -48,164 +52,344 @@ const rebuildBatch = 20000
 // (in any process) waits for the swap on the offset row's lock and goes on
 // from there, so nothing is applied twice or skipped.
 func Rebuild(ctx context.Context, store *eventstore.Store, p Projection, progress RebuildProgress) (RebuildResult, error) {
-	start := time.Now()
-	res := RebuildResult{Projection: p.Name()}
-	pool := store.Pool()
-	schema := "rebuild_" + p.Name()
-	conn, err := pool.Acquire(ctx)
+	res, err := RebuildAll(ctx, store, []Projection{p}, progress)
 	if err != nil {
-		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		return RebuildResult{Projection: p.Name()}, err
 	}
-	defer conn.Release()
-	// The connection's search_path points the projection's unqualified
-	// table names at the new tables; it is reset before release.
-	defer conn.Exec(context.WithoutCancel(ctx), `RESET search_path`) //nolint:errcheck
-	setup := fmt.Sprintf(`DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s;`, schema)
-	for _, t := range p.Tables() {
-		setup += fmt.Sprintf(` CREATE TABLE %[1]s.%[2]s (LIKE public.%[2]s INCLUDING ALL);`, schema, t)
-	}
-	setup += fmt.Sprintf(` SET search_path TO %s, public;`, schema)
-	if _, err := conn.Exec(ctx, setup); err != nil {
-		return res, fmt.Errorf("rebuild %s: prepare tables: %w", p.Name(), err)
-	}
-	defer pool.Exec(context.WithoutCancel(ctx), `DROP SCHEMA IF EXISTS `+schema+` CASCADE`) //nolint:errcheck
+	return res[0], nil
+}
 
+// RebuildAll rebuilds several projections, as Rebuild does each, from one
+// read of the log: every event is read, revealed and decoded once, and the
+// projections fold it side by side. progress counts the events read.
+func RebuildAll(ctx context.Context, store *eventstore.Store, ps []Projection, progress RebuildProgress) ([]RebuildResult, error) {
+	start := time.Now()
+	targets := make([]*rebuildTarget, 0, len(ps))
+	defer func() {
+		for _, t := range targets {
+			t.close(context.WithoutCancel(ctx), store)
+		}
+	}()
+	filter := eventstore.ScanFilter{StreamPrefix: commonPrefix(ps)}
+	for _, p := range ps {
+		t, err := newRebuildTarget(ctx, store, p)
+		if t != nil {
+			targets = append(targets, t)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m, ok := p.(interface{ ScanMetadata() bool }); ok && m.ScanMetadata() {
+			filter.RawMetadata = true
+		}
+	}
 	var total int64
-	if err := conn.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&total); err != nil {
-		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	if err := store.Pool().QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&total); err != nil {
+		return nil, fmt.Errorf("rebuild: %w", err)
 	}
 	// Everything up to the head is covered by the scan (events of other
-	// kinds included, which the projection ignores), so the consumer group
+	// kinds included, which a projection ignores), so each consumer group
 	// goes on from there, not from the last event of its own kind.
 	head, err := store.HeadCursor(ctx)
 	if err != nil {
-		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+		return nil, fmt.Errorf("rebuild: %w", err)
 	}
-	fold := Fold(nil)
-	if f, ok := p.(Folder); ok {
-		fold = f.Fold()
+
+	// Three stages, so that waiting on the database and working on the CPU
+	// overlap: one reads the log, one reveals and decodes each batch on
+	// every core, and each projection folds (or applies) the batches in a
+	// goroutine of its own. Rows build up in memory and are written with
+	// one COPY per table at the end.
+	g, gctx := errgroup.WithContext(ctx)
+	read := make(chan []eventstore.RecordedEvent, 1)
+	for _, t := range targets {
+		t.batches = make(chan []decodedEvent, 2)
 	}
-	// Read the log up to now, one batch ahead of the folding: reading waits
-	// on the database, folding on the CPU. With a fold, rows build up in
-	// memory and are written with one COPY; without, events are applied in
-	// batches.
-	filter := eventstore.ScanFilter{StreamPrefix: p.StreamPrefix()}
-	if m, ok := p.(interface{ ScanMetadata() bool }); ok {
-		filter.RawMetadata = m.ScanMetadata()
-	}
-	batches := make(chan []eventstore.RecordedEvent, 2)
-	readErr := make(chan error, 1)
-	readCtx, stopReading := context.WithCancel(ctx)
-	defer stopReading()
-	go func() {
-		defer close(batches)
+	var scanned int64
+	g.Go(func() error {
+		defer close(read)
 		var cursor eventstore.Cursor
 		for {
-			events, err := store.Scan(readCtx, cursor, rebuildBatch, filter)
-			if err == nil {
-				err = revealInParallel(readCtx, store, events)
-			}
+			events, err := store.Scan(gctx, cursor, rebuildBatch, filter)
 			if err != nil {
-				readErr <- fmt.Errorf("rebuild %s: %w", p.Name(), err)
-				return
+				return fmt.Errorf("rebuild: %w", err)
 			}
 			if len(events) == 0 {
-				return
+				return nil
 			}
 			select {
-			case batches <- events:
-			case <-readCtx.Done():
-				return
+			case read <- events:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
 			if len(events) < rebuildBatch {
-				return
+				return nil
 			}
 			cursor = eventstore.After(events[len(events)-1])
 		}
-	}()
-	var cursor eventstore.Cursor
-	for events := range batches {
-		if fold != nil {
-			for _, e := range events {
-				ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
-				if err != nil {
-					return res, fmt.Errorf("rebuild %s at %d: %w", p.Name(), e.Position, err)
-				}
-				if err := fold.Add(e, ev); err != nil {
-					return res, fmt.Errorf("rebuild %s at %d: %w", p.Name(), e.Position, err)
+	})
+	g.Go(func() error {
+		defer func() {
+			for _, t := range targets {
+				close(t.batches)
+			}
+		}()
+		for events := range read {
+			decoded, err := prepareInParallel(gctx, store, events)
+			if err != nil {
+				return fmt.Errorf("rebuild: %w", err)
+			}
+			for _, t := range targets {
+				select {
+				case t.batches <- decoded:
+				case <-gctx.Done():
+					return gctx.Err()
 				}
 			}
-		} else if err := applyAll(ctx, conn.Conn(), p, events); err != nil {
-			return res, err
+			scanned += int64(len(events))
+			if progress != nil {
+				progress(scanned, max(total, scanned))
+			}
 		}
-		cursor = eventstore.After(events[len(events)-1])
-		res.Events += int64(len(events))
-		if progress != nil {
-			progress(res.Events, max(total, res.Events))
-		}
+		return nil
+	})
+	for _, t := range targets {
+		g.Go(func() error {
+			return t.consume(gctx)
+		})
 	}
-	select {
-	case err := <-readErr:
-		return res, err
-	default:
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
-	if fold != nil {
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
-		}
-		if err := fold.Flush(ctx, tx); err != nil {
-			_ = tx.Rollback(ctx)
-			return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
-		}
+	readFor := time.Since(start)
+	// The writes are independent: each projection's tables are filled,
+	// indexed and analyzed on a connection of its own at the same time.
+	cursor := head
+	for _, t := range targets {
+		cursor = eventstore.Later(cursor, t.last)
 	}
-	// Fresh tables have no planner statistics; without them the first
-	// queries after the swap pick poor plans.
-	for _, t := range p.Tables() {
-		if _, err := conn.Exec(ctx, fmt.Sprintf(`ANALYZE %s.%s`, schema, t)); err != nil {
-			return res, fmt.Errorf("rebuild %s: analyze %s: %w", p.Name(), t, err)
+	g, gctx = errgroup.WithContext(ctx)
+	for _, t := range targets {
+		g.Go(func() error { return t.write(gctx) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	written := time.Since(start) - readFor
+	out := make([]RebuildResult, 0, len(targets))
+	for _, t := range targets {
+		if err := swap(ctx, t.conn, t.p, t.schema, cursor); err != nil {
+			return nil, err
 		}
+		out = append(out, RebuildResult{Projection: t.p.Name(), Events: t.events, Duration: time.Since(start), Position: cursor.Position,
+			Read: readFor, Written: written})
 	}
-	cursor = eventstore.Later(cursor, head)
-	if err := swap(ctx, conn.Conn(), p, schema, cursor); err != nil {
-		return res, err
-	}
-	res.Duration, res.Position = time.Since(start), cursor.Position
-	return res, nil
+	return out, nil
 }
 
-// revealInParallel reveals a batch's personal fields on every core:
-// decrypting and re-encoding them is most of a rebuild's reading.
-func revealInParallel(ctx context.Context, store *eventstore.Store, events []eventstore.RecordedEvent) error {
-	parts := runtime.GOMAXPROCS(0)
-	if parts < 2 || len(events) < 2*parts {
-		return store.Reveal(ctx, events)
+// decodedEvent is an event of the log as every projection gets it.
+type decodedEvent struct {
+	e  eventstore.RecordedEvent
+	ev domain.Event
+}
+
+// rebuildTarget is one projection being rebuilt: its connection (whose
+// search_path points the projection's unqualified table names at the new
+// tables; its own, not the pool's, so that any number of projections can
+// be rebuilt whatever the pool's size), its schema and its fold.
+type rebuildTarget struct {
+	p       Projection
+	conn    *pgx.Conn
+	schema  string
+	fold    Fold
+	prefix  string
+	batches chan []decodedEvent
+	events  int64
+	last    eventstore.Cursor
+}
+
+func newRebuildTarget(ctx context.Context, store *eventstore.Store, p Projection) (*rebuildTarget, error) {
+	conn, err := pgx.ConnectConfig(ctx, store.Pool().Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
+	t := &rebuildTarget{p: p, conn: conn, schema: "rebuild_" + p.Name(), prefix: p.StreamPrefix()}
+	if f, ok := p.(Folder); ok {
+		t.fold = f.Fold()
+	}
+	setup := fmt.Sprintf(`DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s;`, t.schema)
+	for _, table := range p.Tables() {
+		setup += fmt.Sprintf(` CREATE TABLE %[1]s.%[2]s (LIKE public.%[2]s INCLUDING ALL EXCLUDING INDEXES);`, t.schema, table)
+	}
+	setup += fmt.Sprintf(` SET search_path TO %s, public;`, t.schema)
+	if _, err := conn.Exec(ctx, setup); err != nil {
+		return t, fmt.Errorf("rebuild %s: prepare tables: %w", p.Name(), err)
+	}
+	// A fold's tables get their indexes after the COPY: building an index
+	// over 100,000 rows at once is several times faster than updating it
+	// row by row (the users' trigram indexes most of all). Applied read
+	// models need theirs from the start (ON CONFLICT).
+	if t.fold == nil {
+		return t, t.index(ctx)
+	}
+	return t, nil
+}
+
+// close drops what is left of the new tables (nothing after a swap) and
+// the connection.
+func (t *rebuildTarget) close(ctx context.Context, store *eventstore.Store) {
+	_ = t.conn.Close(ctx)
+	_, _ = store.Pool().Exec(ctx, `DROP SCHEMA IF EXISTS `+t.schema+` CASCADE`)
+}
+
+// consume folds (or, without a fold, applies in one transaction per
+// batch) the events of the projection's kind.
+func (t *rebuildTarget) consume(ctx context.Context) error {
+	var mine []decodedEvent
+	for batch := range t.batches {
+		mine = mine[:0]
+		for _, d := range batch {
+			if !strings.HasPrefix(d.e.StreamID, t.prefix) {
+				continue
+			}
+			t.events++
+			if t.fold != nil {
+				if err := t.fold.Add(d.e, d.ev); err != nil {
+					return fmt.Errorf("rebuild %s at %d: %w", t.p.Name(), d.e.Position, err)
+				}
+			} else {
+				mine = append(mine, d)
+			}
+		}
+		if t.fold == nil && len(mine) > 0 {
+			if err := applyAll(ctx, t.conn, t.p, mine); err != nil {
+				return err
+			}
+		}
+		if len(batch) > 0 {
+			t.last = eventstore.After(batch[len(batch)-1].e)
+		}
+	}
+	return nil
+}
+
+// write flushes the fold and gives the fresh tables planner statistics:
+// without them the first queries after the swap pick poor plans.
+func (t *rebuildTarget) write(ctx context.Context) error {
+	if t.fold != nil {
+		tx, err := t.conn.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", t.p.Name(), err)
+		}
+		if err := t.fold.Flush(ctx, tx); err != nil {
+			_ = tx.Rollback(ctx)
+			return fmt.Errorf("rebuild %s: %w", t.p.Name(), err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("rebuild %s: %w", t.p.Name(), err)
+		}
+		if err := t.index(ctx); err != nil {
+			return err
+		}
+	}
+	for _, table := range t.p.Tables() {
+		if _, err := t.conn.Exec(ctx, fmt.Sprintf(`ANALYZE %s.%s`, t.schema, table)); err != nil {
+			return fmt.Errorf("rebuild %s: analyze %s: %w", t.p.Name(), table, err)
+		}
+	}
+	return nil
+}
+
+// indexDefinitions gives the statements that recreate a live table's
+// constraints backed by indexes and its other indexes, with the same
+// names, on the table of the same name in another schema ($1).
+const indexDefinitions = `
+SELECT format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', $1::text, $2::text, c.conname, pg_get_constraintdef(c.oid))
+  FROM pg_constraint c
+ WHERE c.conrelid = format('public.%I', $2::text)::regclass AND c.contype IN ('p', 'u', 'x')
+UNION ALL
+SELECT replace(pg_get_indexdef(i.indexrelid), format(' ON public.%I ', $2::text), format(' ON %I.%I ', $1::text, $2::text))
+  FROM pg_index i
+ WHERE i.indrelid = format('public.%I', $2::text)::regclass
+   AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)`
+
+// index gives the new tables the live tables' indexes, under the same
+// names (LIKE … INCLUDING INDEXES would make up new ones).
+func (t *rebuildTarget) index(ctx context.Context) error {
+	if _, err := t.conn.Exec(ctx, `SET maintenance_work_mem = '256MB'`); err != nil {
+		return fmt.Errorf("rebuild %s: %w", t.p.Name(), err)
+	}
+	for _, table := range t.p.Tables() {
+		rows, err := t.conn.Query(ctx, indexDefinitions, t.schema, table)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: indexes of %s: %w", t.p.Name(), table, err)
+		}
+		defs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("rebuild %s: indexes of %s: %w", t.p.Name(), table, err)
+		}
+		for _, def := range defs {
+			if _, err := t.conn.Exec(ctx, def); err != nil {
+				return fmt.Errorf("rebuild %s: %s: %w", t.p.Name(), def, err)
+			}
+		}
+	}
+	return nil
+}
+
+// commonPrefix is the stream prefix every projection reads within, so
+// that rebuilding only the users reads only user streams.
+func commonPrefix(ps []Projection) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	prefix := ps[0].StreamPrefix()
+	for _, p := range ps[1:] {
+		if p.StreamPrefix() != prefix {
+			return ""
+		}
+	}
+	return prefix
+}
+
+// prepareInParallel reveals and decodes a batch on every core: decrypting
+// personal fields and parsing JSON are most of a rebuild's reading.
+func prepareInParallel(ctx context.Context, store *eventstore.Store, events []eventstore.RecordedEvent) ([]decodedEvent, error) {
+	out := make([]decodedEvent, len(events))
+	parts := runtime.GOMAXPROCS(0)
 	size := (len(events) + parts - 1) / parts
 	g, gctx := errgroup.WithContext(ctx)
 	for start := 0; start < len(events); start += size {
 		part := events[start:min(start+size, len(events))]
-		g.Go(func() error { return store.Reveal(gctx, part) })
+		g.Go(func() error {
+			if err := store.Reveal(gctx, part); err != nil {
+				return err
+			}
+			for i, e := range part {
+				ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
+				if err != nil {
+					return fmt.Errorf("at %d: %w", e.Position, err)
+				}
+				out[start+i] = decodedEvent{e: e, ev: ev}
+			}
+			return nil
+		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func applyAll(ctx context.Context, conn *pgx.Conn, p Projection, events []eventstore.RecordedEvent) error {
+func applyAll(ctx context.Context, conn *pgx.Conn, p Projection, events []decodedEvent) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
-	for _, e := range events {
-		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
-		if err != nil {
-			return fmt.Errorf("rebuild %s at %d: %w", p.Name(), e.Position, err)
-		}
-		if err := p.Apply(ctx, tx, e, ev); err != nil {
-			return fmt.Errorf("rebuild %s at %d: %w", p.Name(), e.Position, err)
+	for _, d := range events {
+		if err := p.Apply(ctx, tx, d.e, d.ev); err != nil {
+			return fmt.Errorf("rebuild %s at %d: %w", p.Name(), d.e.Position, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"gatehouse/domain"
@@ -101,12 +102,27 @@ var userTableColumns = []string{"user_id", "org_id", "company_id", "role_id", "f
 	"portal_access", "has_account", "deactivated", "removed", "properties", "permissions", "invitation_id", "invitation_status",
 	"invitation_expires_at", "version", "created_at", "updated_at"}
 
-// nullIfEmpty stores an absent id as NULL.
+// nullIfEmpty stores an absent value as NULL.
 func nullIfEmpty(s string) any {
 	if s == "" {
 		return nil
 	}
 	return s
+}
+
+// idArg is an id for a UUID column: NULL when absent, parsed when it is a
+// UUID. pgx cannot write a string into a UUID in COPY's binary format
+// without first failing (an error built per value, a fifth of a rebuild's
+// copy), then parsing it as text.
+func idArg(s string) any {
+	if s == "" {
+		return nil
+	}
+	var u pgtype.UUID
+	if err := u.Scan(s); err != nil {
+		return s // let the database say what is wrong with it
+	}
+	return u
 }
 
 // rowValues is the row as users_view stores it; the live handler and the
@@ -116,9 +132,9 @@ func rowValues(r *UserRow) []any {
 	if r.InvitationID != "" {
 		expires = r.InvitationExpiresAt
 	}
-	return []any{string(r.ID), string(r.OrgID), nullIfEmpty(string(r.CompanyID)), nullIfEmpty(string(r.RoleID)), r.FirstName, r.LastName, r.Email,
+	return []any{idArg(string(r.ID)), idArg(string(r.OrgID)), idArg(string(r.CompanyID)), idArg(string(r.RoleID)), r.FirstName, r.LastName, r.Email,
 		string(r.Status), r.PortalAccess, r.HasAccount, r.Deactivated, r.Removed, r.Properties, r.Permissions,
-		nullIfEmpty(string(r.InvitationID)), nullIfEmpty(string(r.InvitationState)), expires, r.Version, r.CreatedAt, r.UpdatedAt}
+		idArg(string(r.InvitationID)), nullIfEmpty(string(r.InvitationState)), expires, r.Version, r.CreatedAt, r.UpdatedAt}
 }
 
 // newUserRow is the row a UserCreated starts.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,8 +23,9 @@ func rebuildCommand(g *globalFlags) *cobra.Command {
 		Short: "Rebuild read models from the events beside the live ones, then switch over (all when no NAME)",
 		Long: "Builds each read model afresh from the event log into new tables while the live tables keep\n" +
 			"answering, then swaps them in atomically and moves the read model's position, so a running\n" +
-			"server goes on from there. Shows a progress bar on a terminal, log lines otherwise.\n" +
-			"Names: users, companies, roles, orgs.",
+			"server goes on from there. The named read models are rebuilt together, from one read of the\n" +
+			"log. Shows a progress bar on a terminal, log lines otherwise.\n" +
+			"Names: users, companies, roles, orgs, chain, access.",
 		RunE: func(cmd *cobra.Command, names []string) error {
 			log, err := g.logger()
 			if err != nil {
@@ -40,43 +42,48 @@ func rebuildCommand(g *globalFlags) *cobra.Command {
 					return usageError{err}
 				}
 				terminal := isatty.IsTerminal(os.Stderr.Fd())
-				for _, p := range ps {
-					var bar *progressbar.ProgressBar
-					lastLog := time.Now()
-					start := time.Now()
-					progress := func(done, total int64) {
-						if terminal {
-							if bar == nil {
-								bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription("rebuild "+p.Name()),
-									progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
-									progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
-									progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth())
-							}
-							bar.ChangeMax64(total)
-							_ = bar.Set64(done)
-							return
+				var bar *progressbar.ProgressBar
+				lastLog := time.Now()
+				start := time.Now()
+				what := make([]string, len(ps))
+				for i, p := range ps {
+					what[i] = p.Name()
+				}
+				progress := func(done, total int64) {
+					if terminal {
+						if bar == nil {
+							bar = progressbar.NewOptions64(total, progressbar.OptionSetDescription("rebuild "+strings.Join(what, ", ")),
+								progressbar.OptionSetWriter(os.Stderr), progressbar.OptionShowCount(),
+								progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+								progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth())
 						}
-						if time.Since(lastLog) >= 2*time.Second {
-							rate := float64(done) / time.Since(start).Seconds()
-							eta := time.Duration(float64(total-done)/rate) * time.Second
-							log.Info().Str("projection", p.Name()).Int64("events", done).Int64("total", total).
-								Int("events_per_s", int(rate)).Dur("eta", eta).Msg("rebuilding")
-							lastLog = time.Now()
-						}
+						bar.ChangeMax64(total)
+						_ = bar.Set64(done)
+						return
 					}
-					res, err := projections.Rebuild(cmd.Context(), store, p, progress)
-					if bar != nil {
-						_ = bar.Finish()
-						fmt.Fprintln(os.Stderr)
+					if time.Since(lastLog) >= 2*time.Second {
+						rate := float64(done) / time.Since(start).Seconds()
+						eta := time.Duration(float64(total-done)/rate) * time.Second
+						log.Info().Strs("projections", what).Int64("events", done).Int64("total", total).
+							Int("events_per_s", int(rate)).Dur("eta", eta).Msg("rebuilding")
+						lastLog = time.Now()
 					}
-					if err != nil {
-						return err
-					}
+				}
+				results, err := projections.RebuildAll(cmd.Context(), store, ps, progress)
+				if bar != nil {
+					_ = bar.Finish()
+					fmt.Fprintln(os.Stderr)
+				}
+				if err != nil {
+					return err
+				}
+				for _, res := range results {
 					rate := float64(res.Events) / res.Duration.Seconds()
-					log.Info().Str("projection", p.Name()).Int64("events", res.Events).Dur("took", res.Duration).
-						Int("events_per_s", int(rate)).Int64("position", res.Position).Msg("rebuilt and switched over")
+					log.Info().Str("projection", res.Projection).Int64("events", res.Events).Dur("took", res.Duration).
+						Int("events_per_s", int(rate)).Int64("position", res.Position).
+						Dur("read", res.Read).Dur("written", res.Written).Msg("rebuilt and switched over")
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %d events in %s (%.0f events/s), switched over at position %d\n",
-						p.Name(), res.Events, res.Duration.Round(time.Millisecond), rate, res.Position)
+						res.Projection, res.Events, res.Duration.Round(time.Millisecond), rate, res.Position)
 				}
 				return nil
 			})
