@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"gatehouse/domain"
+	"gatehouse/eventstore"
 )
 
 // CreateUser adds a portal user, with or without portal access, and
@@ -30,21 +31,17 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 	if meta.Scope != "" { // self-service adds colleagues to the caller's own company
 		cmd.CompanyID = string(meta.Scope)
 	}
-	var company *domain.Company
-	if cmd.CompanyID != "" {
-		if company, err = a.company(ctx, meta.Org, domain.CompanyID(cmd.CompanyID)); err != nil {
-			return UserResult{}, err
-		}
+	company, org, err := a.newUserContext(ctx, meta.Org, domain.CompanyID(cmd.CompanyID), cmd.RoleID != "" || cmd.SendInvite)
+	if err != nil {
+		return UserResult{}, err
 	}
 	var role *domain.Role
 	if cmd.RoleID != "" {
-		if role, err = a.role(ctx, meta.Org, domain.RoleID(cmd.RoleID)); err != nil {
-			return UserResult{}, err
-		}
+		role = orgRole(org, meta.Org, domain.RoleID(cmd.RoleID))
 	}
 	var invite *pendingInvitation
 	if cmd.SendInvite {
-		if invite, err = a.prepareInvitation(ctx, meta.Org); err != nil {
+		if invite, err = a.newInvitation(org, meta.Org); err != nil {
 			return UserResult{}, err
 		}
 	}
@@ -94,6 +91,11 @@ func (a *App) prepareInvitation(ctx context.Context, org domain.OrgID) (*pending
 	if err != nil {
 		return nil, err
 	}
+	return a.newInvitation(o, org)
+}
+
+// newInvitation is prepareInvitation with the organization already read.
+func (a *App) newInvitation(o *domain.Organization, org domain.OrgID) (*pendingInvitation, error) {
 	if o.ID != org {
 		return nil, domain.ErrOrganizationNotFound
 	}
@@ -113,4 +115,47 @@ func (a *App) prepareInvitation(ctx context.Context, org domain.OrgID) (*pending
 	}
 	ttl := time.Duration(o.Settings.InvitationTTLHours) * time.Hour
 	return &pendingInvitation{id: domain.InvitationID(id), token: token, hash: hash, sealed: sealed, ttl: ttl}, nil
+}
+
+// newUserContext reads what a new user is checked against, the company
+// (when named) and the organization (when needed: a role, an invitation),
+// in one round trip. An unknown or foreign company reads as an empty one,
+// as a.company gives it.
+func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID domain.CompanyID, needOrg bool) (*domain.Company, *domain.Organization, error) {
+	var streams []string
+	readCompany := companyID != "" && domain.ValidID(string(companyID))
+	if readCompany {
+		streams = append(streams, companyID.Stream())
+	}
+	if needOrg {
+		streams = append(streams, org.Stream())
+	}
+	var read [][]eventstore.RecordedEvent
+	if len(streams) > 0 {
+		var err error
+		if read, err = a.store.ReadStreams(ctx, streams...); err != nil {
+			return nil, nil, err
+		}
+	}
+	var company *domain.Company
+	if companyID != "" {
+		company = &domain.Company{}
+		if readCompany {
+			c, _, err := fold[domain.Company](companyID.Stream(), read[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			if c.OrgID == org {
+				company = c
+			}
+		}
+	}
+	var o *domain.Organization
+	if needOrg {
+		var err error
+		if o, _, err = fold[domain.Organization](org.Stream(), read[len(read)-1]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return company, o, nil
 }

@@ -69,11 +69,19 @@ func load[A any, PA interface {
 	*A
 	aggregate
 }](ctx context.Context, store *eventstore.Store, stream string) (PA, streamInfo, error) {
-	var info streamInfo
 	events, err := store.ReadStream(ctx, stream, 0)
 	if err != nil {
-		return nil, info, err
+		return nil, streamInfo{}, err
 	}
+	return fold[A, PA](stream, events)
+}
+
+// fold is an aggregate from its stream's events.
+func fold[A any, PA interface {
+	*A
+	aggregate
+}](stream string, events []eventstore.RecordedEvent) (PA, streamInfo, error) {
+	var info streamInfo
 	agg := PA(new(A))
 	for _, re := range events {
 		e, err := domain.DecodeEvent(re.Type, re.SchemaVersion, re.Data)

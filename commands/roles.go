@@ -96,10 +96,16 @@ func (a *App) role(ctx context.Context, org domain.OrgID, id domain.RoleID) (*do
 	if err != nil {
 		return nil, err
 	}
+	return orgRole(o, org, id), nil
+}
+
+// orgRole is the role of the organization o read for org; nil when it has
+// none by that id.
+func orgRole(o *domain.Organization, org domain.OrgID, id domain.RoleID) *domain.Role {
 	if r, ok := o.Roles[id]; ok && o.ID == org {
-		return &r, nil
+		return &r
 	}
-	return nil, nil
+	return nil
 }
 
 // EnsureRole returns the id of the organization's role with this name,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,6 +71,37 @@ func TestAppendAndReadStream(t *testing.T) {
 	tail, err := store.ReadStream(ctx, "user-1", 1)
 	if err != nil || len(tail) != 1 || tail[0].Type != "B" {
 		t.Fatalf("read after version 1: %v %+v", err, tail)
+	}
+}
+
+func TestReadStreamsInTheOrderAsked(t *testing.T) {
+	t.Parallel()
+	store, _, _ := newStore(t)
+	ctx := context.Background()
+	org := uuid.NewString()
+	for stream, types := range map[string][]string{"company-1": {"C1", "C2"}, "org-1": {"O1", "O2", "O3"}, "company-2": {"X"}} {
+		var events []eventstore.NewEvent
+		for i, typ := range types {
+			events = append(events, event(typ, i))
+		}
+		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: stream, OrgID: org, Events: events}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read, err := store.ReadStreams(ctx, "org-1", "none", "company-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, events := range read {
+		var types []string
+		for _, e := range events {
+			types = append(types, e.Type)
+		}
+		got = append(got, strings.Join(types, ","))
+	}
+	if strings.Join(got, "|") != "O1,O2,O3||C1,C2" {
+		t.Fatalf("read %q, want the organization's three, nothing, the company's two", got)
 	}
 }
 
