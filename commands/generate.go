@@ -215,9 +215,12 @@ func (a *App) GenerateHistory(ctx context.Context, spec GenerateSpec) ([]Generat
 	if err := flush(); err != nil {
 		return nil, total, err
 	}
-	// A bulk load leaves the planner with stale statistics.
-	if _, err := a.pool.Exec(ctx, `ANALYZE events`); err != nil {
-		return nil, total, fmt.Errorf("analyze events: %w", err)
+	// A bulk load leaves the planner with stale statistics, and every
+	// page for the first reader to set hint bits on (the first rebuild
+	// wrote the whole log) and for autovacuum to visit in the middle of
+	// whatever runs next: done here, as after any bulk load.
+	if _, err := a.pool.Exec(ctx, `VACUUM (ANALYZE) events`); err != nil {
+		return nil, total, fmt.Errorf("vacuum events: %w", err)
 	}
 	return out, total, nil
 }

@@ -22,8 +22,8 @@ func openFields(a cipher.AEAD, data []byte) ([]byte, error) {
 		if raw[0] != '{' || !bytes.Contains(raw, []byte(sealedMarker)) {
 			return nil
 		}
-		var s sealedField
-		if err := json.Unmarshal(raw, &s); err != nil || s.Enc == "" {
+		s, ok := parseSealed(raw)
+		if !ok || s.Enc == "" {
 			return nil
 		}
 		plain, err := openField(a, key, s)
@@ -44,6 +44,41 @@ func openFields(a cipher.AEAD, data []byte) ([]byte, error) {
 		return data, nil
 	}
 	return append(out, data[copied:]...), nil
+}
+
+// parseSealed reads a sealed value, {"$enc": …, "t": …}: both strings of
+// base64 or a letter, so without escapes; json.Unmarshal reads anything
+// else (and cost a rebuild a tenth of its reading).
+func parseSealed(raw []byte) (sealedField, bool) {
+	var s sealedField
+	simple := true
+	err := eachTopLevelField(raw, func(key []byte, start, end int) error {
+		v := raw[start:end]
+		if len(v) < 2 || v[0] != '"' || bytes.IndexByte(v, '\\') >= 0 {
+			simple = false
+			return nil
+		}
+		switch string(key) {
+		case "$enc":
+			s.Enc = string(v[1 : len(v)-1])
+		case "t":
+			s.Kind = string(v[1 : len(v)-1])
+		default:
+			simple = false
+		}
+		return nil
+	})
+	if err != nil {
+		return sealedField{}, false
+	}
+	if simple {
+		return s, true
+	}
+	s = sealedField{}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return sealedField{}, false
+	}
+	return s, true
 }
 
 // openField decrypts one sealed value; the field's name is the

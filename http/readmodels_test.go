@@ -49,6 +49,19 @@ func TestAccessDecision(t *testing.T) {
 	o.staff("GET", "/access/0190a000-0000-7000-8000-00000000abcd", nil).problem(t, 404, "user_not_found")
 	other.staff("GET", "/access/"+ada, nil).problem(t, 404, "user_not_found")
 	o.staff("GET", "/access/not-an-id", nil).problem(t, 404, "user_not_found")
+
+	// The decision checks the token in its own query: the same answers as
+	// every other staff route, the token first.
+	tok := o.staff("POST", "/tokens", map[string]any{"name": "widget", "role": "agent"}).json(t)
+	if r := h.do("GET", "/v1/orgs/"+o.id+"/access/"+ada, tok["token"].(string), nil); r.status != 200 || r.json(t)["status"] != "active" || r.json(t)["allowed"] != false {
+		t.Fatalf("an agent's token: %d %s", r.status, r.body)
+	}
+	o.staff("DELETE", "/tokens/"+tok["id"].(string), nil)
+	h.do("GET", "/v1/orgs/"+o.id+"/access/"+ada, tok["token"].(string), nil).problem(t, 401, "unauthenticated")
+	h.do("GET", "/v1/orgs/"+o.id+"/access/not-an-id", tok["token"].(string), nil).problem(t, 401, "unauthenticated")
+	h.do("GET", "/v1/orgs/"+o.id+"/access/"+ada, "", nil).problem(t, 401, "unauthenticated")
+	h.do("GET", "/v1/orgs/"+o.id+"/access/"+ada, "no-such-token", nil).problem(t, 401, "unauthenticated")
+	h.do("GET", "/v1/orgs/"+other.id+"/access/"+ada, o.token, nil).problem(t, 404, "not_found")
 }
 
 func TestUserListFiltersSearchAndPagination(t *testing.T) {

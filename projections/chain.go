@@ -299,9 +299,15 @@ type chainHead struct {
 	org           any // the organization's id as COPY writes it, parsed once
 }
 
+type chainRow struct {
+	head          *chainHead
+	seq, position int64
+	hash          []byte
+}
+
 type chainFold struct {
 	heads map[string]*chainHead
-	rows  [][]any
+	rows  []chainRow // a row per event: kept small, there are as many as events
 }
 
 func (f *chainFold) Add(e eventstore.RecordedEvent, _ domain.Event) error {
@@ -316,12 +322,21 @@ func (f *chainFold) Add(e eventstore.RecordedEvent, _ domain.Event) error {
 	h.hash = EventHash(h.hash, e)
 	h.seq++
 	h.position = e.Position
-	f.rows = append(f.rows, []any{h.org, h.seq, e.Position, h.hash})
+	f.rows = append(f.rows, chainRow{head: h, seq: h.seq, position: e.Position, hash: h.hash})
 	return nil
 }
 
 func (f *chainFold) Flush(ctx context.Context, tx pgx.Tx) error {
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_chain"}, []string{"org_id", "seq", "position", "hash"}, pgx.CopyFromRows(f.rows)); err != nil {
+	i := 0
+	next := func() ([]any, error) {
+		if i == len(f.rows) {
+			return nil, nil
+		}
+		r := f.rows[i]
+		i++
+		return []any{r.head.org, r.seq, r.position, r.hash}, nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"event_chain"}, []string{"org_id", "seq", "position", "hash"}, pgx.CopyFromFunc(next)); err != nil {
 		return fmt.Errorf("copy chain: %w", err)
 	}
 	heads := make([][]any, 0, len(f.heads))

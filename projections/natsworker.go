@@ -412,7 +412,10 @@ func (w *Worker) applyBatch(ctx context.Context, p int, batch []*nats.Msg) error
 		WHERE consumer_group = $1 AND partition = $2`, w.cfg.Group, p, top, len(fresh)); err != nil {
 		return fmt.Errorf("bus position: %w", err)
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// A commit once sent is seen through, even when the worker is being
+	// stopped: cancelled halfway, its outcome would be unknown here (the
+	// server may have committed), and the batch would count as not applied.
+	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	label := []string{w.cfg.Group, strconv.Itoa(p)}

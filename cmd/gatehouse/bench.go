@@ -39,6 +39,7 @@ type benchConfig struct {
 	out         string
 	keep        bool
 	quick       bool
+	atScale     bool // only (4)-(6)
 	profile     string
 }
 
@@ -52,11 +53,15 @@ func benchCommand(g *globalFlags) *cobra.Command {
 			"machine's limit; (2) POST /users over HTTP to `gatehouse serve` at 1/4/16/64 clients and the\n" +
 			"ratio to (1); (3) projection lag at a steady rate; (4) rebuild events/s over a generated log of\n" +
 			"about a million events; (5) CSV export rows/s and peak RSS for 100,000 users; (6) the access\n" +
-			"decision at 16 clients. The table goes to stdout and to --out.",
+			"decision at 16 clients. --quick measures (1)-(3) only, --at-scale-only (4)-(6) only. The table\n" +
+			"goes to stdout and to --out.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if c.reps < 1 || c.duration <= 0 || c.lagDuration <= 0 || c.lagRate < 1 || c.users < 1 {
 				return usageError{errors.New("--reps, --duration, --lag-duration, --lag-rate and --users must be positive")}
+			}
+			if c.quick && c.atScale {
+				return usageError{errors.New("--quick and --at-scale-only exclude each other")}
 			}
 			return runBench(cmd.Context(), g, c, cmd.OutOrStdout())
 		},
@@ -70,6 +75,7 @@ func benchCommand(g *globalFlags) *cobra.Command {
 	f.StringVar(&c.out, "out", "bench/results.md", "where to write the table")
 	f.BoolVar(&c.keep, "keep-database", false, "keep the benchmark database")
 	f.BoolVar(&c.quick, "quick", false, "measure only (1)-(3): no generated log")
+	f.BoolVar(&c.atScale, "at-scale-only", false, "measure only (4)-(6), on the generated log")
 	f.StringVar(&c.profile, "profile", "bench/cpu-16-clients.pprof", "write the server's CPU profile during the first 16-client repetition here (empty: none)")
 	return cmd
 }
@@ -183,6 +189,33 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 		return err
 	}
 
+	if !c.atScale {
+		if err := benchCommands(ctx, self, dbURL, admin, c, &res, logf); err != nil {
+			return err
+		}
+	}
+	if !c.quick {
+		if err := benchAtScale(ctx, self, dbURL, admin, c, &res, logf); err != nil {
+			return err
+		}
+	}
+
+	table := res.markdown(c)
+	fmt.Fprint(out, table)
+	if c.out != "" {
+		if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(c.out, []byte(table), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", c.out, err)
+		}
+		logf("written to %s", c.out)
+	}
+	return nil
+}
+
+// benchCommands measures (1)-(3).
+func benchCommands(ctx context.Context, self, dbURL string, admin *pgx.Conn, c benchConfig, res *benchResults, logf func(string, ...any)) error {
 	// (1) The limit: raw one-row INSERT commits into an events-shaped table.
 	if _, err := admin.Exec(ctx, `CREATE TABLE bench_raw (LIKE events INCLUDING ALL)`); err != nil {
 		return fmt.Errorf("create raw insert table: %w", err)
@@ -250,24 +283,6 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 			achieved, lag.quantile(0.5), lag.quantile(0.99), lag.max(), invisible)
 	}
 	srv.stop()
-
-	if !c.quick {
-		if err := benchAtScale(ctx, self, dbURL, admin, c, &res, logf); err != nil {
-			return err
-		}
-	}
-
-	table := res.markdown(c)
-	fmt.Fprint(out, table)
-	if c.out != "" {
-		if err := os.MkdirAll(filepath.Dir(c.out), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(c.out, []byte(table), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", c.out, err)
-		}
-		logf("written to %s", c.out)
-	}
 	return nil
 }
 
@@ -386,7 +401,18 @@ func (r benchResults) markdown(c benchConfig) string {
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "# Gatehouse benchmark\n\n%s on %s: %d CPUs, PostgreSQL %s, %s. Each figure: median (min–max) of %d repetitions; client, server and PostgreSQL share the machine.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, runtime.NumCPU(), r.pgVersion, runtime.Version(), c.reps)
-	fmt.Fprintf(&b, "## Commands against the machine's limit (%s per repetition)\n\n", c.duration)
+	if !c.atScale {
+		r.commandsMarkdown(&b, c)
+	}
+	if !c.quick {
+		r.atScaleMarkdown(&b)
+	}
+	b.WriteString("\nReproduce: `make bench` (or `bin/gatehouse bench`; `--quick` skips the generated log, `--at-scale-only` measures only on it).\n")
+	return b.String()
+}
+
+func (r benchResults) commandsMarkdown(b *strings.Builder, c benchConfig) {
+	fmt.Fprintf(b, "## Commands against the machine's limit (%s per repetition)\n\n", c.duration)
 	b.WriteString("| concurrency | (1) raw INSERT commits/s | (2) POST /users commands/s | ratio (2)/(1) | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n")
 	for _, n := range benchConcurrency {
 		ratio := stat{}
@@ -395,25 +421,24 @@ func (r benchResults) markdown(c benchConfig) string {
 				ratio = append(ratio, r.cmds[n][i]/r.raw[n][i])
 			}
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s |\n", n, r.raw[n], r.cmds[n], ratio, r.cmdP50[n], r.cmdP99[n])
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", n, r.raw[n], r.cmds[n], ratio, r.cmdP50[n], r.cmdP99[n])
 	}
-	fmt.Fprintf(&b, "\n## (3) Projection lag: 2xx of POST /users → visible in GET /users?q=<email>, at %d commands/s for %s\n\n", c.lagRate, c.lagDuration)
+	fmt.Fprintf(b, "\n## (3) Projection lag: 2xx of POST /users → visible in GET /users?q=<email>, at %d commands/s for %s\n\n", c.lagRate, c.lagDuration)
 	b.WriteString("| achieved commands/s | p50 ms | p99 ms | max ms | not visible within 60 s |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.lagAchieved, r.lagP50, r.lagP99, r.lagMax, r.lagInvisible)
-	fmt.Fprintf(&b, "\nEvery %dth command is watched (a fresh organization per repetition), checked every 1 ms for the first 20 ms after its 2xx, every 5 ms up to 1 s, then every 50 ms, at most %d checks at a time; at most 64 commands in flight, so beyond capacity the achieved rate falls short of the rate asked for.\n", lagSampleEvery, lagChecksInFlight)
-	if !c.quick {
-		fmt.Fprintf(&b, "\n## At scale: a generated log of %d events\n\n", r.allEvents)
-		b.WriteString("| measurement | figure |\n|---|---|\n")
-		fmt.Fprintf(&b, "| (4) rebuild users (%d events in user streams), events/s | %s |\n", r.rebuildUserEvents, r.rebuildUsers)
-		fmt.Fprintf(&b, "| (4) rebuild every read model (whole log), events/s | %s |\n", r.rebuildAll)
-		fmt.Fprintf(&b, "| (5) export %d users, rows/s (whole process) | %s |\n", r.exportCount, r.exportRows)
-		fmt.Fprintf(&b, "| (5) export peak RSS, MiB | %s |\n", r.exportRSS)
-		fmt.Fprintf(&b, "| (6) GET /access/{id} at 16 clients, p50 ms | %s |\n", r.accessP50)
-		fmt.Fprintf(&b, "| (6) GET /access/{id} at 16 clients, p99 ms | %s |\n", r.accessP99)
-		fmt.Fprintf(&b, "| (6) GET /access/{id} at 16 clients, answers/s | %s |\n", r.accessN)
-	}
-	b.WriteString("\nReproduce: `make bench` (or `bin/gatehouse bench`; `--quick` skips the generated log).\n")
-	return b.String()
+	fmt.Fprintf(b, "| %s | %s | %s | %s | %s |\n", r.lagAchieved, r.lagP50, r.lagP99, r.lagMax, r.lagInvisible)
+	fmt.Fprintf(b, "\nEvery %dth command is watched (a fresh organization per repetition), checked every 1 ms for the first 20 ms after its 2xx, every 5 ms up to 1 s, then every 50 ms, at most %d checks at a time; at most 64 commands in flight, so beyond capacity the achieved rate falls short of the rate asked for.\n", lagSampleEvery, lagChecksInFlight)
+}
+
+func (r benchResults) atScaleMarkdown(b *strings.Builder) {
+	fmt.Fprintf(b, "\n## At scale: a generated log of %d events\n\n", r.allEvents)
+	b.WriteString("| measurement | figure |\n|---|---|\n")
+	fmt.Fprintf(b, "| (4) rebuild users (%d events in user streams), events/s | %s |\n", r.rebuildUserEvents, r.rebuildUsers)
+	fmt.Fprintf(b, "| (4) rebuild every read model at once (whole log), events/s | %s |\n", r.rebuildAll)
+	fmt.Fprintf(b, "| (5) export %d users, rows/s (whole process) | %s |\n", r.exportCount, r.exportRows)
+	fmt.Fprintf(b, "| (5) export peak RSS, MiB | %s |\n", r.exportRSS)
+	fmt.Fprintf(b, "| (6) GET /access/{id} at 16 clients, p50 ms | %s |\n", r.accessP50)
+	fmt.Fprintf(b, "| (6) GET /access/{id} at 16 clients, p99 ms | %s |\n", r.accessP99)
+	fmt.Fprintf(b, "| (6) GET /access/{id} at 16 clients, answers/s | %s |\n", r.accessN)
 }
 
 // benchDatabaseURL names a fresh database on the server of base.
