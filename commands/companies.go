@@ -52,10 +52,16 @@ func (a *App) company(ctx context.Context, org domain.OrgID, id domain.CompanyID
 	if err != nil {
 		return nil, err
 	}
+	return ownCompany(c, org), nil
+}
+
+// ownCompany is c when it belongs to org; otherwise an empty company,
+// which commands refuse exactly like one that does not exist.
+func ownCompany(c *domain.Company, org domain.OrgID) *domain.Company {
 	if c.OrgID != org {
-		return &domain.Company{}, nil
+		return &domain.Company{}
 	}
-	return c, nil
+	return c
 }
 
 // ActivateCompanyPortal lets the company's users enter the portal.

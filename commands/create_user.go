@@ -145,9 +145,7 @@ func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID do
 			if err != nil {
 				return nil, nil, err
 			}
-			if c.OrgID == org {
-				company = c
-			}
+			company = ownCompany(c, org)
 		}
 	}
 	var o *domain.Organization

@@ -524,18 +524,18 @@ const decisionFrom = `
 		LEFT JOIN orgs_view o ON o.org_id = u.org_id`
 
 type decisionInputs struct {
-	status                      domain.UserStatus
-	user, role, company         domain.Permissions
-	companyActive, portalEnable bool
+	status                       domain.UserStatus
+	user, role, company          domain.Permissions
+	companyActive, portalEnabled bool
 }
 
 func (in *decisionInputs) targets() []any {
-	return []any{&in.status, &in.user, &in.role, &in.company, &in.companyActive, &in.portalEnable}
+	return []any{&in.status, &in.user, &in.role, &in.company, &in.companyActive, &in.portalEnabled}
 }
 
 func (in *decisionInputs) decide() Decision {
 	d := Decision{Status: in.status, Permissions: domain.EffectivePermissions(in.role, in.company, in.user)}
-	d.Allowed = domain.AccessAllowed(d.Status, in.portalEnable, in.companyActive, d.Permissions)
+	d.Allowed = domain.AccessAllowed(d.Status, in.portalEnabled, in.companyActive, d.Permissions)
 	if !d.Allowed {
 		// Someone who may not enter may do nothing inside either.
 		for p := range d.Permissions {
