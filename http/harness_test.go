@@ -109,8 +109,9 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	for _, r := range []interface {
 		Name() string
 		React(context.Context, eventstore.RecordedEvent, domain.Event) error
+		Types() []string
 	}{sagas.NewAutoInvite(app, testLog(t), reg), sagas.NewSuperUser(app, testLog(t), reg)} {
-		if err := runner.AddReaction(r.Name(), r.React); err != nil {
+		if err := runner.AddReaction(r.Name(), r.React, r.Types()...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,7 +124,7 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 			t.Fatal(err)
 		}
 		sender := notify.NewSender(app, transport, notify.Config{PublicURL: "http://portal.test", Attempts: 3, Backoff: 50 * time.Millisecond}, zerolog.Nop(), reg)
-		if err := runner.AddReaction(sender.Name(), sender.React); err != nil {
+		if err := runner.AddReaction(sender.Name(), sender.React, sender.Types()...); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -68,6 +68,11 @@ func NewSender(app *commands.App, transport Transport, cfg Config, log zerolog.L
 // Name is the consumer group.
 func (*Sender) Name() string { return "mail" }
 
+// Types are the events that send an email.
+func (*Sender) Types() []string {
+	return []string{domain.InvitationSent{}.EventType(), domain.UserDeactivated{}.EventType()}
+}
+
 // React sends the email an event asks for, if any.
 func (s *Sender) React(ctx context.Context, e eventstore.RecordedEvent, ev domain.Event) error {
 	if !strings.HasPrefix(e.StreamID, "user-") {

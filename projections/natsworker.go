@@ -66,8 +66,9 @@ type Worker struct {
 }
 
 type namedReaction struct {
-	name  string
-	react Reaction
+	name   string
+	react  Reaction
+	wanted func(eventType string) bool
 }
 
 // NewWorker returns a worker for the projections.
@@ -90,10 +91,11 @@ func NewWorker(store *eventstore.Store, cfg WorkerConfig, log zerolog.Logger, re
 		projections: projections, metrics: m}, nil
 }
 
-// AddReaction runs a reaction (a saga) on every event after the
-// projections. Reactions tolerate redelivery, as with the SQL bus.
-func (w *Worker) AddReaction(name string, react Reaction) {
-	w.reactions = append(w.reactions, namedReaction{name, react})
+// AddReaction runs a reaction (a saga) on every event of the given types
+// (none: every type) after the projections. Reactions tolerate
+// redelivery, as with the SQL bus.
+func (w *Worker) AddReaction(name string, react Reaction, types ...string) {
+	w.reactions = append(w.reactions, namedReaction{name, react, reactsTo(types)})
 }
 
 // LeaseBucket is the key-value bucket of the partition leases.
@@ -403,6 +405,9 @@ func (w *Worker) applyBatch(ctx context.Context, p int, batch []*nats.Msg) error
 			}
 		}
 		for _, r := range w.reactions {
+			if !r.wanted(e.Type) {
+				continue
+			}
 			if err := r.react(ctx, e, ev); err != nil {
 				return fmt.Errorf("reaction %s at %d: %w", r.name, e.Position, err)
 			}

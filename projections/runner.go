@@ -93,7 +93,11 @@ const reactionCoalesce = 25 * time.Millisecond
 // AddReaction runs a reaction under its own consumer group, from the head
 // of the log when the group is new (a saga or the mail sender must not act
 // on history). Call it before Run.
-func (r *Runner) AddReaction(name string, react Reaction) error {
+//
+// A reaction names the event types it reacts to (none: every type); the
+// others are passed over before they are revealed and decoded, which was
+// most of a reaction's work (and, for a new user, a query for their key).
+func (r *Runner) AddReaction(name string, react Reaction, types ...string) error {
 	if err := r.store.StartAtHead(context.Background(), name); err != nil {
 		return err
 	}
@@ -102,9 +106,16 @@ func (r *Runner) AddReaction(name string, react Reaction) error {
 		return err
 	}
 	r.subs = append(r.subs, sub)
+	wanted := reactsTo(types)
 	r.router.AddConsumerHandler(name, eventstore.Topic, sub, func(msg *message.Message) error {
-		e, err := revealed(msg.Context(), r.store, msg)
+		e, err := eventstore.EventFromMessage(msg)
 		if err != nil {
+			return err
+		}
+		if !wanted(e.Type) {
+			return nil
+		}
+		if e, err = reveal(msg.Context(), r.store, e); err != nil {
 			return err
 		}
 		ev, err := domain.DecodeEvent(e.Type, e.SchemaVersion, e.Data)
@@ -272,6 +283,23 @@ func revealed(ctx context.Context, store *eventstore.Store, msg *message.Message
 	if err != nil {
 		return e, err
 	}
+	return reveal(ctx, store, e)
+}
+
+// reactsTo tells whether a reaction registered for types wants an event
+// of type t; no types means every type.
+func reactsTo(types []string) func(t string) bool {
+	if len(types) == 0 {
+		return func(string) bool { return true }
+	}
+	set := make(map[string]bool, len(types))
+	for _, t := range types {
+		set[t] = true
+	}
+	return func(t string) bool { return set[t] }
+}
+
+func reveal(ctx context.Context, store *eventstore.Store, e eventstore.RecordedEvent) (eventstore.RecordedEvent, error) {
 	one := []eventstore.RecordedEvent{e}
 	if err := store.Reveal(ctx, one); err != nil {
 		return e, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,6 +56,13 @@ func runProjections(t *testing.T, store *eventstore.Store, ps ...projections.Pro
 // until the test ends.
 func runWithReactions(t *testing.T, store *eventstore.Store, reactions map[string]projections.Reaction, ps ...projections.Projection) {
 	t.Helper()
+	runWithTypedReactions(t, store, reactions, nil, ps...)
+}
+
+// runWithTypedReactions is runWithReactions with the event types each
+// reaction is registered for (by consumer group; none: every type).
+func runWithTypedReactions(t *testing.T, store *eventstore.Store, reactions map[string]projections.Reaction, types map[string][]string, ps ...projections.Projection) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
@@ -63,7 +71,7 @@ func runWithReactions(t *testing.T, store *eventstore.Store, reactions map[strin
 		t.Fatal(err)
 	}
 	for name, react := range reactions {
-		if err := runner.AddReaction(name, react); err != nil {
+		if err := runner.AddReaction(name, react, types[name]...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -362,5 +370,51 @@ func TestAQueuedStatementThatFailsRollsTheBatchBack(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := counter(t, pool); n != 3 {
 		t.Fatalf("counter is %d, want 3: a write of the failed attempt survived", n)
+	}
+}
+
+// A reaction registered for some event types gets those only, and its
+// position still moves past the others.
+func TestAReactionGetsOnlyItsTypes(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := eventstore.New(pool)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	runWithTypedReactions(t, store, map[string]projections.Reaction{"picky": func(_ context.Context, e eventstore.RecordedEvent, ev domain.Event) error {
+		if _, ok := ev.(domain.PortalDisabled); !ok {
+			return fmt.Errorf("picky got %s", e.Type)
+		}
+		mu.Lock()
+		seen[e.Type]++
+		mu.Unlock()
+		return nil
+	}}, map[string][]string{"picky": {domain.PortalDisabled{}.EventType()}})
+	for i := range 20 {
+		typ := "PortalEnabled"
+		if i%4 == 3 {
+			typ = "PortalDisabled"
+		}
+		if _, err := store.Append(context.Background(), eventstore.AppendRequest{Stream: "org-x", ExpectedVersion: i,
+			Events: []eventstore.NewEvent{{ID: uuid.New(), Type: typ, Data: []byte(`{}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the reaction's position at the head", func() (bool, error) {
+		ps, err := projections.Positions(context.Background(), pool)
+		if err != nil {
+			return false, err
+		}
+		for _, p := range ps {
+			if p.Group == "picky" {
+				return p.Lag() == 0 && p.Position > 0, nil
+			}
+		}
+		return false, nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen["PortalDisabled"] != 5 {
+		t.Fatalf("the reaction got %v, want the 5 PortalDisabled only", seen)
 	}
 }

@@ -31,6 +31,9 @@ func NewAutoInvite(app *commands.App, log zerolog.Logger, reg prometheus.Registe
 // Name is the consumer group.
 func (*AutoInvite) Name() string { return "saga-auto-invite" }
 
+// Types are the events it reacts to.
+func (*AutoInvite) Types() []string { return []string{domain.TicketCreated{}.EventType()} }
+
 // React handles TicketCreated.
 func (s *AutoInvite) React(ctx context.Context, e eventstore.RecordedEvent, ev domain.Event) error {
 	t, ok := ev.(domain.TicketCreated)

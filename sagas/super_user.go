@@ -31,6 +31,9 @@ func NewSuperUser(app *commands.App, log zerolog.Logger, reg prometheus.Register
 // Name is the consumer group.
 func (*SuperUser) Name() string { return "saga-super-user" }
 
+// Types are the events it reacts to.
+func (*SuperUser) Types() []string { return []string{domain.OrderConfirmed{}.EventType()} }
+
 // React handles OrderConfirmed.
 func (s *SuperUser) React(ctx context.Context, e eventstore.RecordedEvent, ev domain.Event) error {
 	o, ok := ev.(domain.OrderConfirmed)

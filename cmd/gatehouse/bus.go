@@ -158,7 +158,7 @@ func workerCommand(g *globalFlags) *cobra.Command {
 				return usageError{fmt.Errorf("--sagas: %w", err)}
 			}
 			for _, s := range chosenSagas {
-				w.AddReaction(s.Name(), s.React)
+				w.AddReaction(s.Name(), s.React, s.Types()...)
 			}
 			if metricsAddr != "" {
 				mux := http.NewServeMux()
@@ -214,6 +214,7 @@ func openMigratedStore(ctx context.Context, g *globalFlags) (*eventstore.Store, 
 type saga interface {
 	Name() string
 	React(context.Context, eventstore.RecordedEvent, domain.Event) error
+	Types() []string
 }
 
 // sagasByName builds the sagas named as on the command line.

@@ -212,7 +212,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 			return err
 		}
 		for _, r := range all {
-			if err := runner.AddReaction(r.Name(), r.React); err != nil {
+			if err := runner.AddReaction(r.Name(), r.React, r.Types()...); err != nil {
 				return err
 			}
 			groups[r.Name()] = true
@@ -242,7 +242,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 			return usageError{err}
 		}
 		sender := notify.NewSender(app, transport, notify.Config{PublicURL: f.publicURL}, log.With().Str("component", "mail").Logger(), reg)
-		if err := runner.AddReaction(sender.Name(), sender.React); err != nil {
+		if err := runner.AddReaction(sender.Name(), sender.React, sender.Types()...); err != nil {
 			return err
 		}
 		groups[sender.Name()] = true
