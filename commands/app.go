@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"gatehouse/domain"
 	"gatehouse/eventstore"
 )
 
@@ -36,6 +37,9 @@ type App struct {
 	dummy     string
 	metrics   *commandMetrics
 	sealer    *Sealer
+	// What a new user is checked against, kept between commands.
+	companies *streamCache[domain.Company, *domain.Company]
+	orgs      *streamCache[domain.Organization, *domain.Organization]
 }
 
 // Deps are what the command handlers need.
@@ -65,5 +69,6 @@ func New(d Deps) *App {
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
 	}
-	return &App{store: d.Store, pool: d.Store.Pool(), now: now, hasher: d.Hasher, maxAttempts: 8, metrics: newCommandMetrics(d.Metrics), sealer: d.Sealer}
+	return &App{store: d.Store, pool: d.Store.Pool(), now: now, hasher: d.Hasher, maxAttempts: 8, metrics: newCommandMetrics(d.Metrics), sealer: d.Sealer,
+		companies: newStreamCache[domain.Company](), orgs: newStreamCache[domain.Organization]()}
 }

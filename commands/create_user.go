@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"gatehouse/domain"
@@ -119,21 +120,23 @@ func (a *App) newInvitation(o *domain.Organization, org domain.OrgID) (*pendingI
 
 // newUserContext reads what a new user is checked against, the company
 // (when named) and the organization (when needed: a role, an invitation),
-// in one round trip. An unknown or foreign company reads as an empty one,
-// as a.company gives it.
+// in one round trip, and only what was appended since the caches last
+// saw them. An unknown or foreign company reads as an empty one, as
+// a.company gives it. The aggregates may be shared: read them, never
+// change them.
 func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID domain.CompanyID, needOrg bool) (*domain.Company, *domain.Organization, error) {
-	var streams []string
+	var reads []eventstore.StreamTail
 	readCompany := companyID != "" && domain.ValidID(string(companyID))
 	if readCompany {
-		streams = append(streams, companyID.Stream())
+		reads = append(reads, a.companies.tail(companyID.Stream()))
 	}
 	if needOrg {
-		streams = append(streams, org.Stream())
+		reads = append(reads, a.orgs.tail(org.Stream()))
 	}
-	var read [][]eventstore.RecordedEvent
-	if len(streams) > 0 {
+	var tails [][]eventstore.RecordedEvent
+	if len(reads) > 0 {
 		var err error
-		if read, err = a.store.ReadStreams(ctx, streams...); err != nil {
+		if tails, err = a.store.ReadStreams(ctx, reads...); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -141,7 +144,10 @@ func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID do
 	if companyID != "" {
 		company = &domain.Company{}
 		if readCompany {
-			c, _, err := fold[domain.Company](companyID.Stream(), read[0])
+			c, err := a.companies.resolve(reads[0], tails[0])
+			if errors.Is(err, errEvicted) {
+				c, _, err = load[domain.Company](ctx, a.store, companyID.Stream())
+			}
 			if err != nil {
 				return nil, nil, err
 			}
@@ -150,8 +156,13 @@ func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID do
 	}
 	var o *domain.Organization
 	if needOrg {
+		last := len(reads) - 1
 		var err error
-		if o, _, err = fold[domain.Organization](org.Stream(), read[len(read)-1]); err != nil {
+		o, err = a.orgs.resolve(reads[last], tails[last])
+		if errors.Is(err, errEvicted) {
+			o, _, err = load[domain.Organization](ctx, a.store, org.Stream())
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 	}

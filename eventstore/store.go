@@ -401,28 +401,34 @@ func (s *Store) ReadStream(ctx context.Context, stream string, afterVersion int)
 	return events, s.Reveal(ctx, events)
 }
 
-// ReadStreams reads several whole streams in one round trip, in the order
-// given (a command that needs its company and its organization waits for
-// one round trip, not two). Each is ReadStream's own statement, sent
+// StreamTail names the events of a stream after a version.
+type StreamTail struct {
+	Stream       string
+	AfterVersion int
+}
+
+// ReadStreams reads the tails of several streams in one round trip, in the
+// order given (a command that needs its company and its organization waits
+// for one round trip, not two). Each is ReadStream's own statement, sent
 // together in a batch: one statement with stream_id = ANY($1) got a cached
 // generic plan that scanned the whole log once it had grown.
-func (s *Store) ReadStreams(ctx context.Context, streams ...string) ([][]RecordedEvent, error) {
+func (s *Store) ReadStreams(ctx context.Context, reads ...StreamTail) ([][]RecordedEvent, error) {
 	batch := &pgx.Batch{}
-	for _, stream := range streams {
-		batch.Queue(readStreamSQL, stream, 0)
+	for _, r := range reads {
+		batch.Queue(readStreamSQL, r.Stream, r.AfterVersion)
 	}
 	results := s.pool.SendBatch(ctx, batch)
-	out := make([][]RecordedEvent, len(streams))
+	out := make([][]RecordedEvent, len(reads))
 	var all []RecordedEvent
-	for i, stream := range streams {
+	for i, r := range reads {
 		rows, err := results.Query()
 		if err != nil {
 			results.Close()
-			return nil, fmt.Errorf("read stream %s: %w", stream, err)
+			return nil, fmt.Errorf("read stream %s: %w", r.Stream, err)
 		}
 		if out[i], err = collectEvents(rows); err != nil {
 			results.Close()
-			return nil, fmt.Errorf("read stream %s: %w", stream, err)
+			return nil, fmt.Errorf("read stream %s: %w", r.Stream, err)
 		}
 		all = append(all, out[i]...)
 	}

@@ -88,7 +88,8 @@ func TestReadStreamsInTheOrderAsked(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read, err := store.ReadStreams(ctx, "org-1", "none", "company-1")
+	read, err := store.ReadStreams(ctx, eventstore.StreamTail{Stream: "org-1"}, eventstore.StreamTail{Stream: "none"},
+		eventstore.StreamTail{Stream: "company-1"}, eventstore.StreamTail{Stream: "org-1", AfterVersion: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +101,8 @@ func TestReadStreamsInTheOrderAsked(t *testing.T) {
 		}
 		got = append(got, strings.Join(types, ","))
 	}
-	if strings.Join(got, "|") != "O1,O2,O3||C1,C2" {
-		t.Fatalf("read %q, want the organization's three, nothing, the company's two", got)
+	if strings.Join(got, "|") != "O1,O2,O3||C1,C2|O3" {
+		t.Fatalf("read %q, want the organization's three, nothing, the company's two, the organization's third", got)
 	}
 }
 
