@@ -24,6 +24,45 @@ type PipelinedTx struct {
 	pgx.Tx
 	pending pgx.Batch
 	memo    map[any]any
+	// later is what handlers left to write at the last moment (see Later).
+	later    []func(context.Context) error
+	laterSet map[any]bool
+}
+
+// Later leaves a write to the last moment: write runs (and queues its
+// statements) just before the transaction's next statement that is not
+// itself left for later: another handler's Exec, any read, the
+// subscriber's offset update or the commit. A handler collects rows under
+// key meanwhile, so that the events of a batch that touch one table in a
+// row become one multi-row statement instead of one statement each: most
+// of a delivery's cost was the database starting and running a statement
+// per event and read model. Because every other statement writes what was
+// left first, the order of writes as the database sees them is the order
+// in which the handlers ran. key is registered once until write runs.
+func (t *PipelinedTx) Later(key any, write func(context.Context) error) {
+	if t.laterSet[key] {
+		return
+	}
+	if t.laterSet == nil {
+		t.laterSet = map[any]bool{}
+	}
+	t.laterSet[key] = true
+	t.later = append(t.later, write)
+}
+
+// writeLater runs what was left for later, in the order it was left.
+func (t *PipelinedTx) writeLater(ctx context.Context) error {
+	for len(t.later) > 0 {
+		writes := t.later
+		t.later = nil
+		clear(t.laterSet)
+		for _, w := range writes {
+			if err := w(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Memo is where handlers keep what they learned in this transaction (a
@@ -38,13 +77,19 @@ func (t *PipelinedTx) Memo() map[any]any {
 }
 
 // Exec queues the statement; its error, if any, comes with a later call.
-func (t *PipelinedTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+func (t *PipelinedTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := t.writeLater(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	t.pending.Queue(sql, args...)
 	return pgconn.CommandTag{}, nil
 }
 
 // Flush sends what is queued and waits for it.
 func (t *PipelinedTx) Flush(ctx context.Context) error {
+	if err := t.writeLater(ctx); err != nil {
+		return err
+	}
 	n := t.pending.Len()
 	if n == 0 {
 		return nil
@@ -81,6 +126,9 @@ func firstLine(sql string) string {
 
 // QueryRow sends the queued statements and the query in one round trip.
 func (t *PipelinedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := t.writeLater(ctx); err != nil {
+		return errRow{err}
+	}
 	n := t.pending.Len()
 	if n == 0 {
 		return t.Tx.QueryRow(ctx, sql, args...)
@@ -206,5 +254,6 @@ func (d *deliveryTx) Commit() error {
 
 func (d *deliveryTx) Rollback() error {
 	d.p.pending = pgx.Batch{}
+	d.p.later, d.p.laterSet = nil, nil
 	return d.inner.Rollback()
 }

@@ -163,26 +163,25 @@ func applyAccessUser(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent,
 	id := strings.TrimPrefix(e.StreamID, "user-")
 	memo := txMemo(tx) // as in the users read model: one read per user and batch
 	u, remembered := memo[accessUserKey(id)].(accessUser)
+	wasActive := false // a user not created yet has no access
 	if c, ok := ev.(domain.UserCreated); ok {
 		u = accessUser{company: string(c.CompanyID), role: string(c.RoleID), access: c.PortalAccess, perms: domain.Permissions{}}
-	} else if remembered {
-		if u.version >= e.StreamVersion {
-			return nil // applied before
-		}
-		evolveAccessUser(&u, ev)
 	} else {
-		err := tx.QueryRow(ctx, `SELECT coalesce(company_id::text, ''), coalesce(role_id::text, ''), perms, portal_access, has_account,
+		if !remembered {
+			err := tx.QueryRow(ctx, `SELECT coalesce(company_id::text, ''), coalesce(role_id::text, ''), perms, portal_access, has_account,
 			deactivated, removed, coalesce(invitation::text, ''), invited, version FROM access_users WHERE user_id = $1 FOR UPDATE`, id).
-			Scan(&u.company, &u.role, &u.perms, &u.access, &u.account, &u.deactivated, &u.removed, &u.invitation, &u.invitedState, &u.version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("user %s: %s before UserCreated", id, e.Type)
-		}
-		if err != nil {
-			return err
+				Scan(&u.company, &u.role, &u.perms, &u.access, &u.account, &u.deactivated, &u.removed, &u.invitation, &u.invitedState, &u.version)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("user %s: %s before UserCreated", id, e.Type)
+			}
+			if err != nil {
+				return err
+			}
 		}
 		if u.version >= e.StreamVersion {
 			return nil // applied before
 		}
+		wasActive = u.status() == domain.StatusActive
 		evolveAccessUser(&u, ev) // the same rule as the rebuild's fold
 	}
 	if u.perms == nil {
@@ -192,21 +191,46 @@ func applyAccessUser(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent,
 	if memo != nil {
 		memo[accessUserKey(id)] = u
 	}
-	status := domain.StatusOf(u.access, u.account, u.invitedState, u.deactivated, u.removed)
-	_, err := tx.Exec(ctx, `INSERT INTO access_users (user_id, org_id, company_id, role_id, perms, portal_access, has_account, deactivated,
-			removed, invitation, invited, status, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (user_id) DO UPDATE SET company_id = excluded.company_id, role_id = excluded.role_id, perms = excluded.perms,
-			portal_access = excluded.portal_access, has_account = excluded.has_account, deactivated = excluded.deactivated,
-			removed = excluded.removed, invitation = excluded.invitation, invited = excluded.invited, status = excluded.status,
-			version = excluded.version
-		WHERE access_users.version < excluded.version`,
-		id, e.OrgID, nullIfEmpty(u.company), nullIfEmpty(u.role), u.perms, u.access, u.account, u.deactivated, u.removed, nullIfEmpty(u.invitation),
-		u.invitedState, string(status), e.StreamVersion)
-	if err != nil {
+	row := []any{id, e.OrgID, nullIfEmpty(u.company), nullIfEmpty(u.role), u.perms, u.access, u.account, u.deactivated, u.removed,
+		nullIfEmpty(u.invitation), u.invitedState, string(u.status()), e.StreamVersion}
+	if err := writeLater(ctx, tx, accessUsersPending{}, id, row, writeAccessUsers); err != nil {
 		return err
 	}
+	// Only an active user can have access (recompute's rule), so a user who
+	// was not active before the event and is not after had no interval
+	// open and gets none: nothing to recompute. That is every step of a new
+	// user until they have an account, the bulk of a busy portal's events.
+	if !wasActive && u.status() != domain.StatusActive {
+		return nil
+	}
 	return recompute(ctx, tx, e.RecordedAt, `u.user_id = $3`, id)
+}
+
+// status is the user's status as the users read model derives it.
+func (u accessUser) status() domain.UserStatus {
+	return domain.StatusOf(u.access, u.account, u.invitedState, u.deactivated, u.removed)
+}
+
+// accessUsersPending names the access_users rows a delivery left to write
+// at its end; a recompute, being another statement, writes them first.
+type accessUsersPending struct{}
+
+var accessUserColumns = []string{"user_id", "org_id", "company_id", "role_id", "perms", "portal_access", "has_account", "deactivated",
+	"removed", "invitation", "invited", "status", "version"}
+
+var upsertAccessUsers = unnestInsert("access_users", accessUserColumns,
+	[]string{"uuid", "uuid", "uuid", "uuid", "jsonb", "bool", "bool", "bool", "bool", "uuid", "bool", "text", "int"},
+	`ON CONFLICT (user_id) DO UPDATE SET company_id = excluded.company_id, role_id = excluded.role_id, perms = excluded.perms,
+		portal_access = excluded.portal_access, has_account = excluded.has_account, deactivated = excluded.deactivated,
+		removed = excluded.removed, invitation = excluded.invitation, invited = excluded.invited, status = excluded.status,
+		version = excluded.version
+	WHERE access_users.version < excluded.version`)
+
+func writeAccessUsers(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	if _, err := tx.Exec(ctx, upsertAccessUsers, columnArrays(rows, len(accessUserColumns))...); err != nil {
+		return fmt.Errorf("write %d access users: %w", len(rows), err)
+	}
+	return nil
 }
 
 // AccessAtFast answers who had portal access at an instant from the

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -91,17 +92,36 @@ func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 	if memo != nil {
 		memo[chainHeadKey(e.OrgID)] = sealedHead{seq: seq, hash: hash}
 	}
-	// One statement seals the event and moves the head; an event sealed
-	// before (a replay) conflicts on its position and changes nothing.
-	_, err := tx.Exec(ctx, `WITH sealed AS (
-			INSERT INTO event_chain (org_id, seq, position, hash) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (position) DO NOTHING RETURNING 1)
-		INSERT INTO chain_heads (org_id, seq, position, hash, sealed_at)
-		SELECT $1, $2, $3, $4, now() FROM sealed
-		ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, position = excluded.position, hash = excluded.hash, sealed_at = excluded.sealed_at`,
-		e.OrgID, seq, e.Position, hash)
-	if err != nil {
-		return fmt.Errorf("seal event %d: %w", e.Position, err)
+	return writeLater(ctx, tx, chainPending{}, strconv.FormatInt(e.Position, 10), sealRow{org: e.OrgID, seq: seq, position: e.Position, hash: hash}, writeSeals)
+}
+
+// chainPending names the seals a delivery left to write at its end.
+type chainPending struct{}
+
+type sealRow struct {
+	org           string
+	seq, position int64
+	hash          []byte
+}
+
+// sealEvents seals events and moves each organization's head to its last
+// new seal, in one statement; an event sealed before (a replay) conflicts
+// on its position and changes nothing.
+const sealEvents = `WITH sealed AS (
+		INSERT INTO event_chain (org_id, seq, position, hash)
+		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bytea[])
+		ON CONFLICT (position) DO NOTHING RETURNING org_id, seq, position, hash)
+	INSERT INTO chain_heads (org_id, seq, position, hash, sealed_at)
+	SELECT DISTINCT ON (org_id) org_id, seq, position, hash, now() FROM sealed ORDER BY org_id, seq DESC
+	ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq, position = excluded.position, hash = excluded.hash, sealed_at = excluded.sealed_at`
+
+func writeSeals(ctx context.Context, tx pgx.Tx, rows []sealRow) error {
+	orgs, seqs, positions, hashes := make([]string, len(rows)), make([]int64, len(rows)), make([]int64, len(rows)), make([][]byte, len(rows))
+	for i, r := range rows {
+		orgs[i], seqs[i], positions[i], hashes[i] = r.org, r.seq, r.position, r.hash
+	}
+	if _, err := tx.Exec(ctx, sealEvents, orgs, seqs, positions, hashes); err != nil {
+		return fmt.Errorf("seal %d events from %d: %w", len(rows), rows[0].position, err)
 	}
 	return nil
 }

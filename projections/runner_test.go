@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -417,4 +418,53 @@ func TestAReactionGetsOnlyItsTypes(t *testing.T) {
 	if len(seen) != 1 || seen["PortalDisabled"] != 5 {
 		t.Fatalf("the reaction got %v, want the 5 PortalDisabled only", seen)
 	}
+}
+
+// renamer writes users_view itself after the users read model has, for the
+// same event: it must find the row written first, though the users read
+// model leaves its writes for the end of the delivery.
+type renamer struct{}
+
+func (renamer) Name() string         { return "renamer" }
+func (renamer) Tables() []string     { return nil }
+func (renamer) StreamPrefix() string { return "user-" }
+func (renamer) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, ev domain.Event) error {
+	if _, ok := ev.(domain.InvitationSent); !ok {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE users_view SET first_name = 'Renamed' WHERE user_id = $1`, strings.TrimPrefix(e.StreamID, "user-"))
+	return err
+}
+
+// Given users created and invited in one delivery, when another read model
+// writes the users' rows after the users read model, then the rows have
+// its write: what a read model leaves for the end of the delivery is
+// written before any other statement, in the order the handlers ran.
+func TestWritesLeftForLaterKeepTheOrderOfTheHandlers(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := eventstore.New(pool)
+	ctx := context.Background()
+	org := domain.OrgID(uuid.NewString())
+	var users []domain.UserID
+	for i := range 5 {
+		user := domain.UserID(uuid.NewString())
+		users = append(users, user)
+		for v, ev := range []domain.Event{
+			domain.UserCreated{UserID: user, OrgID: org, FirstName: "Ada", LastName: "L", Email: fmt.Sprintf("ada%d@x.test", i), PortalAccess: true},
+			domain.InvitationSent{InvitationID: domain.InvitationID(uuid.NewString()), TokenHash: "h", ExpiresAt: time.Now().Add(time.Hour).UTC()},
+		} {
+			data, _ := domain.EncodeEvent(ev)
+			if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: user.Stream(), OrgID: string(org), ExpectedVersion: v,
+				Events: []eventstore.NewEvent{{ID: uuid.New(), Type: ev.EventType(), Data: data}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	runProjections(t, store, projections.NewUsers(store), renamer{})
+	eventually(t, "every user invited and renamed", func() (bool, error) {
+		var done int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM users_view WHERE version = 2 AND first_name = 'Renamed'`).Scan(&done)
+		return done == len(users), err
+	})
 }

@@ -213,16 +213,10 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 	memo := txMemo(tx)
 	if c, ok := ev.(domain.UserCreated); ok {
 		row := newUserRow(e, c)
-		_, err := tx.Exec(ctx, `INSERT INTO users_view (`+strings.Join(userTableColumns, ", ")+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
-			ON CONFLICT (user_id) DO NOTHING`, rowValues(row)...)
-		if err != nil {
-			return fmt.Errorf("insert user %s: %w", c.UserID, err)
-		}
 		if memo != nil {
 			memo[usersRowKey(c.UserID)] = *row
 		}
-		return nil
+		return writeLater(ctx, tx, usersPending{}, string(c.UserID), *row, writeUsers)
 	}
 	id := strings.TrimPrefix(e.StreamID, "user-")
 	r, remembered := memo[usersRowKey(id)].(UserRow)
@@ -243,13 +237,32 @@ func (u *Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent
 	if memo != nil {
 		memo[usersRowKey(id)] = r
 	}
-	v := rowValues(&r)
-	_, err := tx.Exec(ctx, `UPDATE users_view SET company_id = $3, role_id = $4, first_name = $5, last_name = $6, email = $7,
-		status = $8, portal_access = $9, has_account = $10, deactivated = $11, removed = $12, properties = $13, permissions = $14,
-		invitation_id = $15, invitation_status = $16, invitation_expires_at = $17, version = $18, updated_at = $20
-		WHERE user_id = $1 AND org_id = $2 AND created_at = $19`, v...)
-	if err != nil {
-		return fmt.Errorf("update user %s: %w", id, err)
+	return writeLater(ctx, tx, usersPending{}, id, r, writeUsers)
+}
+
+// usersPending names the users rows a delivery left to write at its end.
+type usersPending struct{}
+
+// upsertUsers writes whole rows: new ones are inserted, and a row is
+// replaced only by a later version of the same user (an event applied
+// before changes nothing).
+var upsertUsers = unnestInsert("users_view", userTableColumns,
+	[]string{"uuid", "uuid", "uuid", "uuid", "text", "text", "text", "text", "bool", "bool", "bool", "bool", "jsonb", "jsonb",
+		"uuid", "text", "timestamptz", "int", "timestamptz", "timestamptz"},
+	`ON CONFLICT (user_id) DO UPDATE SET company_id = excluded.company_id, role_id = excluded.role_id, first_name = excluded.first_name,
+		last_name = excluded.last_name, email = excluded.email, status = excluded.status, portal_access = excluded.portal_access,
+		has_account = excluded.has_account, deactivated = excluded.deactivated, removed = excluded.removed, properties = excluded.properties,
+		permissions = excluded.permissions, invitation_id = excluded.invitation_id, invitation_status = excluded.invitation_status,
+		invitation_expires_at = excluded.invitation_expires_at, version = excluded.version, updated_at = excluded.updated_at
+	WHERE users_view.version < excluded.version AND users_view.org_id = excluded.org_id AND users_view.created_at = excluded.created_at`)
+
+func writeUsers(ctx context.Context, tx pgx.Tx, rows []UserRow) error {
+	values := make([][]any, len(rows))
+	for i := range rows {
+		values[i] = rowValues(&rows[i])
+	}
+	if _, err := tx.Exec(ctx, upsertUsers, columnArrays(values, len(userTableColumns))...); err != nil {
+		return fmt.Errorf("write %d users: %w", len(rows), err)
 	}
 	return nil
 }
