@@ -108,12 +108,14 @@ func (r *Runner) AddReaction(name string, react Reaction, types ...string) error
 	r.subs = append(r.subs, sub)
 	wanted := reactsTo(types)
 	r.router.AddConsumerHandler(name, eventstore.Topic, sub, func(msg *message.Message) error {
+		// The type is read alone first: turning every message into an event
+		// only to pass most of them over was a tenth of the server's CPU.
+		if !wanted(msg.Metadata.Get(eventstore.MetaEventType)) {
+			return nil
+		}
 		e, err := eventstore.EventFromMessage(msg)
 		if err != nil {
 			return err
-		}
-		if !wanted(e.Type) {
-			return nil
 		}
 		if e, err = reveal(msg.Context(), r.store, e); err != nil {
 			return err
