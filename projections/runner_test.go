@@ -162,13 +162,7 @@ func TestUsersProjectionIsSafeToReplay(t *testing.T) {
 		domain.UserCreated{UserID: user, OrgID: org, FirstName: "Ada", LastName: "L", Email: "ada@x.test", PortalAccess: true},
 		domain.InvitationSent{InvitationID: domain.InvitationID(uuid.NewString()), TokenHash: "h", ExpiresAt: time.Now().Add(time.Hour).UTC()},
 	}
-	for i, ev := range events {
-		data, _ := domain.EncodeEvent(ev)
-		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: user.Stream(), OrgID: string(org), ExpectedVersion: i,
-			Events: []eventstore.NewEvent{{ID: uuid.New(), Type: ev.EventType(), Data: data}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	appendUserEvents(t, store, org, user, events...)
 	users := projections.NewUsers(store)
 	// The stream, not ReadAll: a write transaction another test holds open
 	// on the same server may hold ReadAll back.
@@ -450,16 +444,9 @@ func TestWritesLeftForLaterKeepTheOrderOfTheHandlers(t *testing.T) {
 	for i := range 5 {
 		user := domain.UserID(uuid.NewString())
 		users = append(users, user)
-		for v, ev := range []domain.Event{
+		appendUserEvents(t, store, org, user,
 			domain.UserCreated{UserID: user, OrgID: org, FirstName: "Ada", LastName: "L", Email: fmt.Sprintf("ada%d@x.test", i), PortalAccess: true},
-			domain.InvitationSent{InvitationID: domain.InvitationID(uuid.NewString()), TokenHash: "h", ExpiresAt: time.Now().Add(time.Hour).UTC()},
-		} {
-			data, _ := domain.EncodeEvent(ev)
-			if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: user.Stream(), OrgID: string(org), ExpectedVersion: v,
-				Events: []eventstore.NewEvent{{ID: uuid.New(), Type: ev.EventType(), Data: data}}}); err != nil {
-				t.Fatal(err)
-			}
-		}
+			domain.InvitationSent{InvitationID: domain.InvitationID(uuid.NewString()), TokenHash: "h", ExpiresAt: time.Now().Add(time.Hour).UTC()})
 	}
 	runProjections(t, store, projections.NewUsers(store), renamer{})
 	eventually(t, "every user invited and renamed", func() (bool, error) {
@@ -467,4 +454,16 @@ func TestWritesLeftForLaterKeepTheOrderOfTheHandlers(t *testing.T) {
 		err := pool.QueryRow(ctx, `SELECT count(*) FROM users_view WHERE version = 2 AND first_name = 'Renamed'`).Scan(&done)
 		return done == len(users), err
 	})
+}
+
+// appendUserEvents appends events to a user's stream, one append each.
+func appendUserEvents(t *testing.T, store *eventstore.Store, org domain.OrgID, user domain.UserID, events ...domain.Event) {
+	t.Helper()
+	for i, ev := range events {
+		data, _ := domain.EncodeEvent(ev)
+		if _, err := store.Append(context.Background(), eventstore.AppendRequest{Stream: user.Stream(), OrgID: string(org), ExpectedVersion: i,
+			Events: []eventstore.NewEvent{{ID: uuid.New(), Type: ev.EventType(), Data: data}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
