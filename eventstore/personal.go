@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Personal data in the log is stored encrypted, field by field, with a key
@@ -91,6 +93,27 @@ func SealFields(key, data []byte, fields []string) ([]byte, error) {
 type keyring struct {
 	mu   sync.Mutex
 	keys map[string]keyEntry
+	// hints are users whose keys a batch just read will need: the first
+	// key missing loads them with it, one query instead of one per user
+	// (a read model catching up on a backlog of new users waited for a
+	// query per user).
+	hints []string
+}
+
+// maxKeyHints bounds the hints kept; beyond it the oldest are dropped and
+// their keys are loaded when asked for, as without hints.
+const maxKeyHints = 4096
+
+func (k *keyring) hint(user string) {
+	if uuid.Validate(user) != nil {
+		return // not a user's id: a key query with it would fail for the others
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.hints) == maxKeyHints {
+		k.hints = append(k.hints[:0], k.hints[maxKeyHints/2:]...)
+	}
+	k.hints = append(k.hints, user)
 }
 
 type keyEntry struct {
@@ -158,11 +181,27 @@ func (s *Store) loadKeys(ctx context.Context, ids []string) error {
 		s.keys.keys = map[string]keyEntry{}
 	}
 	var missing []string
-	for _, id := range ids {
+	stale := func(id string) bool {
 		e, ok := s.keys.keys[id]
-		if !ok || (e.key != nil && now.Sub(e.at) > keyTTL) {
+		return !ok || (e.key != nil && now.Sub(e.at) > keyTTL)
+	}
+	for _, id := range ids {
+		if stale(id) {
 			missing = append(missing, id)
 		}
+	}
+	if len(missing) > 0 {
+		asked := make(map[string]bool, len(missing))
+		for _, id := range missing {
+			asked[id] = true
+		}
+		for _, id := range s.keys.hints {
+			if !asked[id] && stale(id) {
+				asked[id] = true
+				missing = append(missing, id)
+			}
+		}
+		s.keys.hints = s.keys.hints[:0]
 	}
 	s.keys.mu.Unlock()
 	if len(missing) == 0 {

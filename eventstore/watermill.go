@@ -1,12 +1,14 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	stdsql "database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,9 @@ type WatermillSchema struct {
 	// read, when set, counts the rows of the last read, so that the
 	// subscriber's backoff knows whether it read a full batch.
 	read *atomic.Int64
+	// keys, when set, is told which users' keys the rows read will need,
+	// so that the first reveal of a batch loads them all at once.
+	keys *keyring
 }
 
 // ErrPublishThroughAppend is returned by InsertQuery.
@@ -130,6 +135,9 @@ func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (w
 	}
 	if s.read != nil {
 		s.read.Add(1)
+	}
+	if s.keys != nil && strings.HasPrefix(stream, "user-") && bytes.Contains(data, []byte(sealedMarker)) {
+		s.keys.hint(strings.TrimPrefix(stream, "user-"))
 	}
 	msg := message.NewMessage(id.String(), data)
 	msg.Metadata.Set(MetaPosition, strconv.FormatInt(position, 10))
@@ -288,7 +296,7 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	done := make(chan struct{})
 	release := func() {}
 	var backoff wsql.BackoffManager
-	schema := WatermillSchema{BatchSize: cfg.BatchSize, read: &atomic.Int64{}}
+	schema := WatermillSchema{BatchSize: cfg.BatchSize, read: &atomic.Int64{}, keys: &s.keys}
 	if cfg.Wakeup != nil {
 		full := func() bool { return schema.read.Load() >= int64(cfg.BatchSize) }
 		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, cfg.Coalesce, time.Second, full, done)
