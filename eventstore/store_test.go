@@ -459,3 +459,63 @@ func TestStartAtHead(t *testing.T) {
 	}
 	expectNothing(t, msgs, 300*time.Millisecond)
 }
+
+// Given a log of mostly other types, when a subscriber for one type reads
+// it, then it is handed the events of its type and the last event only
+// (which moves its offset to the end), not the whole log.
+func TestATypedSubscriberReadsOnlyItsTypes(t *testing.T) {
+	t.Parallel()
+	store, pool, _ := newStore(t)
+	ctx := t.Context()
+	for i := range 20 {
+		typ := "Other"
+		if i%4 == 1 {
+			typ = "Wanted"
+		}
+		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "s", ExpectedVersion: i, Events: []eventstore.NewEvent{event(typ, i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A batch of 2 is full twice (no last event then) before the rest.
+	for _, batch := range []int{100, 2} {
+		group := fmt.Sprintf("typed-%d", batch)
+		sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: group, Types: []string{"Wanted"}, BatchSize: batch,
+			FallbackPoll: 20 * time.Millisecond}, watermill.NopLogger{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Close() })
+		msgs, err := sub.Subscribe(ctx, eventstore.Topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		timeout := time.After(10 * time.Second)
+		for len(got) < 6 {
+			select {
+			case m := <-msgs:
+				got = append(got, m.Metadata.Get(eventstore.MetaEventType)+":"+m.Metadata.Get(eventstore.MetaStreamVersion))
+				m.Ack()
+			case <-timeout:
+				t.Fatalf("batch %d: got %v, want the 5 Wanted and the last event", batch, got)
+			}
+		}
+		select {
+		case m := <-msgs:
+			t.Fatalf("batch %d: got %v and then %s: read again what the offset had passed", batch, got, m.Metadata.Get(eventstore.MetaStreamVersion))
+		case <-time.After(300 * time.Millisecond):
+		}
+		want := "[Wanted:2 Wanted:6 Wanted:10 Wanted:14 Wanted:18 Other:20]"
+		if fmt.Sprint(got) != want {
+			t.Fatalf("batch %d: got %v, want %s", batch, got, want)
+		}
+		var acked, last int64
+		if err := pool.QueryRow(ctx, `SELECT (SELECT offset_acked FROM watermill_offsets_events WHERE consumer_group = $1), (SELECT max(position) FROM events)`,
+			group).Scan(&acked, &last); err != nil {
+			t.Fatal(err)
+		}
+		if acked != last {
+			t.Fatalf("batch %d: offset %d, want the last event's %d", batch, acked, last)
+		}
+	}
+}

@@ -48,6 +48,9 @@ type WatermillSchema struct {
 	// read, when set, counts the rows of the last read, so that the
 	// subscriber's backoff knows whether it read a full batch.
 	read *atomic.Int64
+	// Types, when set, are the only event types the subscriber's handler
+	// acts on; the others are not read (see SelectQuery).
+	Types []string
 	// keys, when set, is told which users' keys the rows read will need,
 	// so that the first reveal of a batch loads them all at once.
 	keys *keyring
@@ -83,15 +86,51 @@ func (s WatermillSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query,
 	if s.read != nil {
 		s.read.Store(0)
 	}
+	if len(s.Types) > 0 {
+		return s.typedSelect(next, batch), nil
+	}
 	q := `
 WITH last_processed AS (` + next.Query + `)
-SELECT position, transaction_id, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at
+SELECT ` + messageColumns + `
 FROM events
 WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
   AND transaction_id < (` + visibleHorizon + `)
 ORDER BY transaction_id, position
 LIMIT ` + strconv.Itoa(batch)
 	return wsql.Query{Query: q, Args: next.Args}, nil
+}
+
+// messageColumns are the columns UnmarshalMessage scans.
+const messageColumns = `position, transaction_id, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at`
+
+// typedSelect reads only the events of the subscriber's types, and, when
+// they are fewer than a batch, the last visible event as well: the handler
+// passes that one over, and acknowledging it moves the offset to the end of
+// what was visible, so the next read does not walk the same events of
+// other types again. A reaction to a few types (a saga, the mail sender)
+// then neither ships nor decodes every event of a busy log.
+func (s WatermillSchema) typedSelect(next wsql.Query, batch int) wsql.Query {
+	n := strconv.Itoa(batch)
+	types := "$" + strconv.Itoa(len(next.Args)+1)
+	q := `
+WITH last_processed AS (` + next.Query + `),
+horizon AS MATERIALIZED (` + visibleHorizon + `),
+wanted AS (
+	SELECT ` + messageColumns + ` FROM events
+	WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
+	  AND transaction_id < (SELECT * FROM horizon) AND event_type = ANY(` + types + `::text[])
+	ORDER BY transaction_id, position LIMIT ` + n + `),
+last AS (
+	SELECT ` + messageColumns + ` FROM events
+	WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
+	  AND transaction_id < (SELECT * FROM horizon)
+	ORDER BY transaction_id DESC, position DESC LIMIT 1)
+SELECT * FROM (
+	SELECT * FROM wanted
+	UNION ALL
+	SELECT * FROM last WHERE (SELECT count(*) FROM wanted) < ` + n + ` AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.position = last.position)
+) b ORDER BY transaction_id, position`
+	return wsql.Query{Query: q, Args: append(append([]any{}, next.Args...), s.Types)}
 }
 
 // SubscriberApplicationName marks the connections of event subscribers, so
@@ -268,6 +307,10 @@ type SubscriberConfig struct {
 	// Pipelined makes handlers write through a PipelinedTx (found with
 	// DeliveryTx): their statements are sent in batches, not one by one.
 	Pipelined bool
+	// Types, when set, are the event types the handler acts on: only those
+	// are read, plus the last visible event of a read (see typedSelect),
+	// which the handler must pass over like any other type it ignores.
+	Types []string
 }
 
 // DeliveryTx is the transaction a pipelined subscriber delivered the
@@ -296,7 +339,7 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	done := make(chan struct{})
 	release := func() {}
 	var backoff wsql.BackoffManager
-	schema := WatermillSchema{BatchSize: cfg.BatchSize, read: &atomic.Int64{}, keys: &s.keys}
+	schema := WatermillSchema{BatchSize: cfg.BatchSize, Types: cfg.Types, read: &atomic.Int64{}, keys: &s.keys}
 	if cfg.Wakeup != nil {
 		full := func() bool { return schema.read.Load() >= int64(cfg.BatchSize) }
 		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, cfg.Coalesce, time.Second, full, done)

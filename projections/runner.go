@@ -101,7 +101,8 @@ func (r *Runner) AddReaction(name string, react Reaction, types ...string) error
 	if err := r.store.StartAtHead(context.Background(), name); err != nil {
 		return err
 	}
-	sub, err := r.store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: name, Wakeup: r.wake, BatchSize: 100, Coalesce: reactionCoalesce}, r.wlog)
+	sub, err := r.store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: name, Wakeup: r.wake, BatchSize: 100, Coalesce: reactionCoalesce,
+		Types: types}, r.wlog)
 	if err != nil {
 		return err
 	}

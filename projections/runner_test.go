@@ -385,7 +385,7 @@ func TestAReactionGetsOnlyItsTypes(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}}, map[string][]string{"picky": {domain.PortalDisabled{}.EventType()}})
-	for i := range 20 {
+	for i := range 22 { // ends with events of another type, which the position must pass too
 		typ := "PortalEnabled"
 		if i%4 == 3 {
 			typ = "PortalDisabled"
