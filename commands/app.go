@@ -40,6 +40,8 @@ type App struct {
 	// What a new user is checked against, kept between commands.
 	companies *streamCache[domain.Company, *domain.Company]
 	orgs      *streamCache[domain.Organization, *domain.Organization]
+	// Staff identities by token hash, while revocations are heard.
+	staffTokens staffTokenCache
 }
 
 // Deps are what the command handlers need.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -24,10 +25,15 @@ func (a *App) AuthenticateStaff(ctx context.Context, token string) (StaffIdentit
 	if token == "" {
 		return StaffIdentity{}, ErrUnauthenticated
 	}
-	var id StaffIdentity
+	hash := HashToken(token)
+	now := time.Now()
+	id, kept, gen := a.staffTokens.get(hash, now)
+	if kept {
+		return id, nil
+	}
 	var tokenID, name, role string
 	err := a.pool.QueryRow(ctx, `SELECT org_id, token_id, name, role FROM staff_tokens WHERE token_hash = $1 AND NOT revoked`,
-		HashToken(token)).Scan(&id.Org, &tokenID, &name, &role)
+		hash).Scan(&id.Org, &tokenID, &name, &role)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return StaffIdentity{}, ErrUnauthenticated
 	}
@@ -35,6 +41,7 @@ func (a *App) AuthenticateStaff(ctx context.Context, token string) (StaffIdentit
 		return StaffIdentity{}, fmt.Errorf("look up staff token: %w", err)
 	}
 	id.Actor = domain.Actor{Kind: domain.ActorStaff, ID: tokenID, Name: name, Role: domain.StaffRole(role)}
+	a.staffTokens.put(hash, id, gen, now)
 	return id, nil
 }
 

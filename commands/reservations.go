@@ -24,7 +24,10 @@ func reservations(org domain.OrgID, subject string, e domain.Event) []eventstore
 			Args: []any{e.TokenHash, string(e.TokenID), string(org), e.Name, string(e.Role)},
 		}}
 	case domain.StaffTokenRevoked:
-		return []eventstore.Statement{{SQL: `UPDATE staff_tokens SET revoked = true WHERE token_id = $1`, Args: []any{string(e.TokenID)}}}
+		return []eventstore.Statement{
+			{SQL: `UPDATE staff_tokens SET revoked = true WHERE token_id = $1`, Args: []any{string(e.TokenID)}},
+			{SQL: `SELECT pg_notify($1, '')`, Args: []any{StaffTokensChannel}}, // delivered at commit
+		}
 	case domain.UserCreated:
 		if e.Email == "" {
 			return nil

@@ -63,5 +63,10 @@ func (a *App) RevokeToken(ctx context.Context, meta Meta, id domain.TokenID) err
 		},
 		result: func(*domain.Organization, streamInfo) (struct{}, error) { return struct{}{}, nil },
 	})
+	if err == nil {
+		// Other processes forget at the notification of the revocation's
+		// commit; this one before answering.
+		a.staffTokens.forget()
+	}
 	return err
 }

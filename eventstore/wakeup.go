@@ -21,6 +21,42 @@ type Wakeup struct {
 
 	mu      sync.Mutex
 	waiters map[chan struct{}]struct{}
+	// watchers are told of notifications on other channels, and whether
+	// the listener is connected (a watcher that caches must not trust its
+	// cache while notifications can be missed).
+	watchers map[string]Watcher
+}
+
+// Watcher follows a notification channel through the Wakeup's connection.
+type Watcher struct {
+	// Notified runs for each notification on the channel.
+	Notified func()
+	// Listening runs with true once the channel is listened to (every
+	// notification from then on arrives), and with false when the
+	// connection is lost (notifications may be missed until the next true).
+	Listening func(bool)
+}
+
+// Watch follows channel with the listener's connection; call it before Run.
+func (w *Wakeup) Watch(channel string, watcher Watcher) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.watchers == nil {
+		w.watchers = map[string]Watcher{}
+	}
+	w.watchers[channel] = watcher
+}
+
+func (w *Wakeup) listening(on bool) {
+	w.mu.Lock()
+	watchers := make([]Watcher, 0, len(w.watchers))
+	for _, wt := range w.watchers {
+		watchers = append(watchers, wt)
+	}
+	w.mu.Unlock()
+	for _, wt := range watchers {
+		wt.Listening(on)
+	}
 }
 
 // NewWakeup returns a listener for the database at connString. Run starts it.
@@ -56,11 +92,34 @@ func (w *Wakeup) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		return err
 	}
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+	w.mu.Lock()
+	channels := make([]string, 0, len(w.watchers))
+	for ch := range w.watchers {
+		channels = append(channels, ch)
+	}
+	w.mu.Unlock()
+	for _, ch := range channels {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
-		w.broadcast()
+	}
+	w.listening(true)
+	defer w.listening(false)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Channel == NotifyChannel {
+			w.broadcast()
+			continue
+		}
+		w.mu.Lock()
+		wt, ok := w.watchers[n.Channel]
+		w.mu.Unlock()
+		if ok {
+			wt.Notified()
+		}
 	}
 }
 

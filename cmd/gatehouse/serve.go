@@ -184,7 +184,6 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRun()
 	wake := eventstore.NewWakeup(g.databaseURL, log.With().Str("component", "wakeup").Logger())
-	go wake.Run(runCtx)
 
 	// With --bus sql this process runs every read model and saga; with
 	// --bus nats it relays events to JetStream, and workers (gatehouse
@@ -206,6 +205,8 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	}
 	reg := newRegistry(pool, store)
 	app := commands.New(commands.Deps{Store: store, Metrics: reg, Sealer: f.sealer})
+	app.WatchStaffTokens(wake) // before the listener runs, which listens to what it watches
+	go wake.Run(runCtx)
 	if f.bus.kind == "sql" {
 		all, err := sagasByName(app, log, reg, "auto-invite", "super-user")
 		if err != nil {
