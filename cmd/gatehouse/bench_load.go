@@ -136,8 +136,8 @@ const lagChecksInFlight = 4
 // of the rate asked for (and says so). It returns the rate achieved and
 // how many watched users were not visible within a minute (their lag is
 // not in the figures).
-func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration, tag string) (float64, *latencies, int64, error) {
-	lag := &latencies{}
+func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration, tag string) (lagRun, error) {
+	lag, check := &latencies{}, &latencies{}
 	var sent, invisible atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -177,8 +177,10 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 			q := "/users?q=" + url.QueryEscape(email)
 			for waited := time.Duration(0); waited < time.Minute; waited = time.Since(acked) {
 				checks <- struct{}{}
+				sent := time.Now()
 				body, err := s.call(ctx, http.MethodGet, q, nil, http.StatusOK)
 				<-checks
+				check.add(time.Since(sent))
 				if err != nil {
 					fail(err)
 					return
@@ -202,9 +204,18 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 	achieved := float64(sent.Load()) / time.Since(start).Seconds()
 	wg.Wait()
 	if firstErr != nil {
-		return 0, nil, 0, firstErr
+		return lagRun{}, firstErr
 	}
-	return achieved, lag, invisible.Load(), nil
+	return lagRun{achieved: achieved, lag: lag, check: check, invisible: invisible.Load()}, nil
+}
+
+// lagRun is one repetition of the projection-lag measurement. check is
+// the duration of each GET /users?q= the measurement sent: the lag
+// includes the check that found the user, and the checks are load too.
+type lagRun struct {
+	achieved   float64
+	lag, check *latencies
+	invisible  int64
 }
 
 // accessDecisions asks GET /access/{id} from n clients for d.
