@@ -93,12 +93,16 @@ func (s WatermillSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query,
 WITH last_processed AS (` + next.Query + `)
 SELECT ` + messageColumns + `
 FROM events
-WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
+WHERE ` + afterOffset + `
   AND transaction_id < (` + visibleHorizon + `)
 ORDER BY transaction_id, position
 LIMIT ` + strconv.Itoa(batch)
 	return wsql.Query{Query: q, Args: next.Args}, nil
 }
+
+// afterOffset selects the events after the consumer group's offset (the
+// CTE last_processed), in commit order.
+const afterOffset = `(transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))`
 
 // messageColumns are the columns UnmarshalMessage scans.
 const messageColumns = `position, transaction_id, event_id, stream_id, stream_version, coalesce(org_id::text, ''), event_type, schema_version, data, metadata, recorded_at`
@@ -117,12 +121,12 @@ WITH last_processed AS (` + next.Query + `),
 horizon AS MATERIALIZED (` + visibleHorizon + `),
 wanted AS (
 	SELECT ` + messageColumns + ` FROM events
-	WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
+	WHERE ` + afterOffset + `
 	  AND transaction_id < (SELECT * FROM horizon) AND event_type = ANY(` + types + `::text[])
 	ORDER BY transaction_id, position LIMIT ` + n + `),
 last AS (
 	SELECT ` + messageColumns + ` FROM events
-	WHERE (transaction_id, position) > ((SELECT last_processed_transaction_id FROM last_processed), (SELECT offset_acked FROM last_processed))
+	WHERE ` + afterOffset + `
 	  AND transaction_id < (SELECT * FROM horizon)
 	ORDER BY transaction_id DESC, position DESC LIMIT 1)
 SELECT * FROM (
