@@ -22,7 +22,7 @@ type pendingRows[R any] struct {
 // writeLater has row written with the others of its kind at the end of the
 // delivery, or before the delivery's next statement of another kind,
 // whichever comes first: write gets them all at once. Outside a pipelined
-// delivery (a NATS worker, a rebuild's applied read model) it is written at
+// delivery (a rebuild's applied read model, a plain transaction) it is written at
 // once, alone.
 func writeLater[R any](ctx context.Context, tx pgx.Tx, kind any, key string, row R, write func(context.Context, pgx.Tx, []R) error) error {
 	p, ok := tx.(*eventstore.PipelinedTx)

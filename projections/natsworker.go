@@ -360,11 +360,15 @@ func (w *Worker) applyBatch(ctx context.Context, p int, batch []*nats.Msg) error
 		events = append(events, e)
 		seqs = append(seqs, int64(meta.Sequence.Stream))
 	}
-	tx, err := w.store.Pool().Begin(ctx)
+	inner, err := w.store.Pool().Begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	defer inner.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck
+	// Pipelined like the SQL bus's deliveries: the read models' writes are
+	// queued, and rows they leave for later become one statement per table
+	// for the whole batch.
+	tx := &eventstore.PipelinedTx{Tx: inner}
 	if _, err := tx.Exec(ctx, `INSERT INTO bus_positions (consumer_group, partition) VALUES ($1, $2) ON CONFLICT DO NOTHING`, w.cfg.Group, p); err != nil {
 		return fmt.Errorf("bus position: %w", err)
 	}
@@ -417,10 +421,13 @@ func (w *Worker) applyBatch(ctx context.Context, p int, batch []*nats.Msg) error
 		WHERE consumer_group = $1 AND partition = $2`, w.cfg.Group, p, top, len(fresh)); err != nil {
 		return fmt.Errorf("bus position: %w", err)
 	}
+	if err := tx.Flush(ctx); err != nil {
+		return fmt.Errorf("apply batch: %w", err)
+	}
 	// A commit once sent is seen through, even when the worker is being
 	// stopped: cancelled halfway, its outcome would be unknown here (the
 	// server may have committed), and the batch would count as not applied.
-	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
+	if err := inner.Commit(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
 	label := []string{w.cfg.Group, strconv.Itoa(p)}

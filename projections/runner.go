@@ -258,7 +258,7 @@ func memberOffsets(ctx context.Context, tx pgx.Tx, projections []Projection) (ma
 }
 
 // txMemo is the delivery transaction's memo, nil outside a pipelined
-// delivery (a rebuild, a NATS worker), where nothing is remembered.
+// transaction (a rebuild), where nothing is remembered.
 func txMemo(tx pgx.Tx) map[any]any {
 	if p, ok := tx.(*eventstore.PipelinedTx); ok {
 		return p.Memo()
