@@ -17,7 +17,7 @@ const staffTokenTTL = time.Minute
 // staffTokenCache keeps the identities of staff tokens by hash, so that a
 // request need not look its token up: that was a round trip and a twelfth
 // of the server's work per command. It is only trusted while revocations
-// are heard: it is empty and unused until Listening(true), and emptied by
+// are heard: it is empty and unused until the listener is connected, and emptied by
 // every revocation in any process (StaffTokensChannel) and whenever the
 // listener's connection is lost. A revocation in this process empties it
 // before the command answers; in another, once the notification arrives
@@ -27,8 +27,8 @@ type staffTokenCache struct {
 	live bool
 	// gen changes with every forget, so that a lookup that started before
 	// a revocation cannot store what it read after it was forgotten.
-	gen  uint64
-	byID map[string]cachedStaff
+	gen    uint64
+	byHash map[string]cachedStaff
 }
 
 type cachedStaff struct {
@@ -41,7 +41,7 @@ type cachedStaff struct {
 func (c *staffTokenCache) get(hash string, now time.Time) (StaffIdentity, bool, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.byID[hash]
+	e, ok := c.byHash[hash]
 	if !c.live || !ok || now.Sub(e.at) > staffTokenTTL {
 		return StaffIdentity{}, false, c.gen
 	}
@@ -54,24 +54,24 @@ func (c *staffTokenCache) put(hash string, id StaffIdentity, gen uint64, now tim
 	if !c.live || gen != c.gen {
 		return
 	}
-	if c.byID == nil || len(c.byID) >= 10_000 {
-		c.byID = map[string]cachedStaff{}
+	if c.byHash == nil || len(c.byHash) >= 10_000 {
+		c.byHash = map[string]cachedStaff{}
 	}
-	c.byID[hash] = cachedStaff{identity: id, at: now}
+	c.byHash[hash] = cachedStaff{identity: id, at: now}
 }
 
 func (c *staffTokenCache) forget() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.byID = nil
+	c.byHash = nil
 }
 
+// listening starts or stops trusting the cache; either way it starts empty.
 func (c *staffTokenCache) listening(on bool) {
+	c.forget()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.gen++
-	c.byID = nil
 	c.live = on
 }
 

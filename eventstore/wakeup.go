@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -47,14 +48,15 @@ func (w *Wakeup) Watch(channel string, watcher Watcher) {
 	w.watchers[channel] = watcher
 }
 
-func (w *Wakeup) listening(on bool) {
+// watched is a copy of the watchers, to call outside the lock.
+func (w *Wakeup) watched() map[string]Watcher {
 	w.mu.Lock()
-	watchers := make([]Watcher, 0, len(w.watchers))
-	for _, wt := range w.watchers {
-		watchers = append(watchers, wt)
-	}
-	w.mu.Unlock()
-	for _, wt := range watchers {
+	defer w.mu.Unlock()
+	return maps.Clone(w.watchers)
+}
+
+func (w *Wakeup) listening(on bool) {
+	for _, wt := range w.watched() {
 		wt.Listening(on)
 	}
 }
@@ -92,13 +94,7 @@ func (w *Wakeup) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		return err
 	}
-	w.mu.Lock()
-	channels := make([]string, 0, len(w.watchers))
-	for ch := range w.watchers {
-		channels = append(channels, ch)
-	}
-	w.mu.Unlock()
-	for _, ch := range channels {
+	for ch := range w.watched() {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
 			return err
 		}
@@ -114,10 +110,7 @@ func (w *Wakeup) listen(ctx context.Context) error {
 			w.broadcast()
 			continue
 		}
-		w.mu.Lock()
-		wt, ok := w.watchers[n.Channel]
-		w.mu.Unlock()
-		if ok {
+		if wt, ok := w.watched()[n.Channel]; ok {
 			wt.Notified()
 		}
 	}
