@@ -32,19 +32,27 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 	if meta.Scope != "" { // self-service adds colleagues to the caller's own company
 		cmd.CompanyID = string(meta.Scope)
 	}
-	company, org, err := a.newUserContext(ctx, meta.Org, domain.CompanyID(cmd.CompanyID), cmd.RoleID != "" || cmd.SendInvite)
-	if err != nil {
-		return UserResult{}, err
-	}
-	var role *domain.Role
-	if cmd.RoleID != "" {
-		role = orgRole(org, meta.Org, domain.RoleID(cmd.RoleID))
-	}
-	var invite *pendingInvitation
-	if cmd.SendInvite {
-		if invite, err = a.newInvitation(org, meta.Org); err != nil {
-			return UserResult{}, err
+	var (
+		company *domain.Company
+		role    *domain.Role
+		invite  *pendingInvitation
+	)
+	needOrg := cmd.RoleID != "" || cmd.SendInvite
+	readContext := func(ctx context.Context, kept bool) ([]eventstore.Statement, error) {
+		c, org, guards, err := a.newUserContext(ctx, meta.Org, domain.CompanyID(cmd.CompanyID), needOrg, kept)
+		if err != nil {
+			return nil, err
 		}
+		company, role, invite = c, nil, nil
+		if cmd.RoleID != "" {
+			role = orgRole(org, meta.Org, domain.RoleID(cmd.RoleID))
+		}
+		if cmd.SendInvite {
+			if invite, err = a.newInvitation(org, meta.Org); err != nil {
+				return nil, err
+			}
+		}
+		return guards, nil
 	}
 	now := a.now()
 	return execute[domain.User](ctx, a, meta, change[*domain.User, UserResult]{
@@ -53,6 +61,7 @@ func (a *App) CreateUser(ctx context.Context, meta Meta, cmd CreateUser) (UserRe
 		subject: id,
 		request: cmd,
 		fresh:   true,
+		read:    readContext,
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {
 			events, err := u.Create(domain.NewUser{ID: domain.UserID(id), OrgID: meta.Org, Company: company, CompanyID: domain.CompanyID(cmd.CompanyID),
 				FirstName: cmd.FirstName, LastName: cmd.LastName, Email: cmd.Email, Properties: cmd.Properties,
@@ -121,12 +130,20 @@ func (a *App) newInvitation(o *domain.Organization, org domain.OrgID) (*pendingI
 // newUserContext reads what a new user is checked against, the company
 // (when named) and the organization (when needed: a role, an invitation),
 // in one round trip, and only what was appended since the caches last
-// saw them. An unknown or foreign company reads as an empty one, as
-// a.company gives it. The aggregates may be shared: read them, never
-// change them.
-func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID domain.CompanyID, needOrg bool) (*domain.Company, *domain.Organization, error) {
-	var reads []eventstore.StreamTail
+// saw them. With kept true and both in the caches, it reads nothing: it
+// takes them as last seen and returns the statements that fail the append
+// with eventstore.ErrStreamMoved should either have moved on since (the
+// next attempt reads them). An unknown or foreign company reads as an
+// empty one, as a.company gives it. The aggregates may be shared: read
+// them, never change them.
+func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID domain.CompanyID, needOrg, kept bool) (*domain.Company, *domain.Organization, []eventstore.Statement, error) {
 	readCompany := companyID != "" && domain.ValidID(string(companyID))
+	if kept {
+		if company, o, guards, ok := a.keptUserContext(org, companyID, readCompany, needOrg); ok {
+			return company, o, guards, nil
+		}
+	}
+	var reads []eventstore.StreamTail
 	if readCompany {
 		reads = append(reads, a.companies.tail(companyID.Stream()))
 	}
@@ -137,7 +154,7 @@ func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID do
 	if len(reads) > 0 {
 		var err error
 		if tails, err = a.store.ReadStreams(ctx, reads...); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	var company *domain.Company
@@ -149,7 +166,7 @@ func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID do
 				c, _, err = load[domain.Company](ctx, a.store, companyID.Stream())
 			}
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			company = ownCompany(c, org)
 		}
@@ -163,8 +180,32 @@ func (a *App) newUserContext(ctx context.Context, org domain.OrgID, companyID do
 			o, _, err = load[domain.Organization](ctx, a.store, org.Stream())
 		}
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	return company, o, nil
+	return company, o, nil, nil
+}
+
+// keptUserContext is newUserContext from the caches alone; ok is false
+// when one of the aggregates needed is not there.
+func (a *App) keptUserContext(org domain.OrgID, companyID domain.CompanyID, readCompany, needOrg bool) (company *domain.Company, o *domain.Organization, guards []eventstore.Statement, ok bool) {
+	if companyID != "" {
+		if !readCompany {
+			return nil, nil, nil, false // the read path gives the answer for a malformed id
+		}
+		c, version, ok := a.companies.kept(companyID.Stream())
+		if !ok {
+			return nil, nil, nil, false
+		}
+		company = ownCompany(c, org)
+		guards = append(guards, eventstore.StreamUnchanged(companyID.Stream(), version))
+	}
+	if needOrg {
+		var version int
+		if o, version, ok = a.orgs.kept(org.Stream()); !ok {
+			return nil, nil, nil, false
+		}
+		guards = append(guards, eventstore.StreamUnchanged(org.Stream(), version))
+	}
+	return company, o, guards, true
 }

@@ -111,6 +111,13 @@ type change[PA any, R any] struct {
 	result func(agg PA, info streamInfo) (R, error)
 	// extra are statements to run in the append's transaction.
 	extra []eventstore.Statement
+	// read, when set, reads what the decision is checked against besides
+	// the stream itself (a new user's company), before every attempt. With
+	// kept true it may take aggregates this process has seen before without
+	// reading them, and returns statements (eventstore.StreamUnchanged) that
+	// fail the append should one have moved on since; the next attempt
+	// then reads them.
+	read func(ctx context.Context, kept bool) ([]eventstore.Statement, error)
 	// fresh says the stream's id was made for this command, so there is
 	// nothing to load: the first attempt appends at version 0 without
 	// reading (should the stream exist after all, the append's version
@@ -138,12 +145,19 @@ func execute[A any, PA interface {
 			return r, err
 		}
 	}
+	fresh, kept := c.fresh, true
 	for attempt := 1; ; attempt++ {
+		var guards []eventstore.Statement
+		if c.read != nil {
+			guards, err = c.read(ctx, kept)
+		}
 		var agg PA
 		var info streamInfo
-		if c.fresh && attempt == 1 {
+		switch {
+		case err != nil:
+		case fresh:
 			agg = PA(new(A))
-		} else {
+		default:
 			agg, info, err = load[A, PA](ctx, a.store, c.stream)
 		}
 		if eventstore.NotSent(err) && attempt < a.maxAttempts {
@@ -154,6 +168,12 @@ func execute[A any, PA interface {
 		}
 		version := info.Version
 		events, err := c.decide(agg, version)
+		if err != nil && len(guards) > 0 && attempt < a.maxAttempts {
+			// A refusal must come from what is stored, not from a kept copy
+			// another process may have outdated: decide again on a read.
+			kept = false
+			continue
+		}
 		if err != nil {
 			return zero, err
 		}
@@ -180,6 +200,7 @@ func execute[A any, PA interface {
 		}
 		req.RecordedAt = info.UpdatedAt
 		req.Statements = append(req.Statements, c.extra...)
+		req.Statements = append(req.Statements, guards...)
 		if reqHash != nil {
 			stored, err := json.Marshal(res)
 			if err != nil {
@@ -199,12 +220,18 @@ func execute[A any, PA interface {
 		case errors.Is(err, errIdempotencyRace):
 			r, _, err := storedResult[R](ctx, a, meta, reqHash)
 			return r, err
+		case errors.Is(err, eventstore.ErrStreamMoved) && attempt < a.maxAttempts:
+			// What the decision took as kept has moved on: read it.
+			a.metrics.retries.WithLabelValues(c.name).Inc()
+			kept = false
+			continue
 		case errors.Is(err, eventstore.ErrConcurrencyConflict) && attempt < a.maxAttempts:
 			// Someone else moved the stream: decide again on the new state.
 			a.metrics.retries.WithLabelValues(c.name).Inc()
+			fresh = false
 			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
 			continue
-		case errors.Is(err, eventstore.ErrConcurrencyConflict):
+		case errors.Is(err, eventstore.ErrConcurrencyConflict), errors.Is(err, eventstore.ErrStreamMoved):
 			return zero, ErrConflict
 		case eventstore.NotSent(err) && attempt < a.maxAttempts:
 			continue

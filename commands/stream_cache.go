@@ -46,6 +46,15 @@ func (c *streamCache[A, PA]) tail(stream string) eventstore.StreamTail {
 	return eventstore.StreamTail{Stream: stream, AfterVersion: len(c.entries[stream].events)}
 }
 
+// kept is the aggregate of stream as this cache last saw it, with its
+// version, without reading anything; ok is false when it has none.
+func (c *streamCache[A, PA]) kept(stream string) (agg PA, version int, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[stream]
+	return e.agg, len(e.events), ok
+}
+
 // resolve is the aggregate of stream given its tail read after
 // read.AfterVersion events (tail returned for that read).
 func (c *streamCache[A, PA]) resolve(read eventstore.StreamTail, tail []eventstore.RecordedEvent) (PA, error) {

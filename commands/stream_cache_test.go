@@ -17,7 +17,8 @@ import (
 // TestNewUsersSeeWhatAnotherProcessChanged: two command handlers on one
 // database, as two processes would be. The first keeps a new user's
 // organization and company between commands; whatever the second appends
-// to them meanwhile is seen by the first's next command.
+// to them meanwhile is seen by the first's next command, whether the kept
+// copy would refuse it (an unknown role) or not (a longer invitation).
 func TestNewUsersSeeWhatAnotherProcessChanged(t *testing.T) {
 	t.Parallel()
 	pool, _ := dbtest.NewPool(t)
@@ -70,6 +71,16 @@ func TestNewUsersSeeWhatAnotherProcessChanged(t *testing.T) {
 	third, err := newUser(one, role.ID)
 	if err != nil || third.RoleID != role.ID || third.Invitation.ExpiresAt.Sub(clock()) != 2*time.Hour {
 		t.Fatalf("third user: %v %+v", err, third)
+	}
+	// A change the kept copy would not refuse on: the append checks that
+	// the organization has not moved on, and the command reads it again.
+	hours = 3
+	if _, err := other.UpdatePortalSettings(ctx, meta, domain.SettingsPatch{InvitationTTLHours: &hours}, nil); err != nil {
+		t.Fatal(err)
+	}
+	fourth, err := newUser(one, role.ID)
+	if err != nil || fourth.Invitation.ExpiresAt.Sub(clock()) != 3*time.Hour {
+		t.Fatalf("fourth user, after the other process lengthened invitations to 3h: %v, valid for %s", err, fourth.Invitation.ExpiresAt.Sub(clock()))
 	}
 	// A company of another organization stays unknown.
 	foreign, err := other.CreateOrganization(ctx, commands.Meta{}, commands.CreateOrganization{Name: "Umbrella", AdminEmail: "admin@umbrella.test"})

@@ -43,8 +43,14 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 		"retry of stored":       stored,
 		"another new stream":    {Stream: "e", Events: []NewEvent{newEvent("E")}, Statements: []Statement{{SQL: `INSERT INTO test_reserved VALUES ('e')`}}},
 		"loses to one in group": {Stream: "a", Events: []NewEvent{newEvent("A-other")}},
+		"decided on a moved stream": {Stream: "g", Events: []NewEvent{newEvent("G")},
+			Statements: []Statement{StreamUnchanged("d", 1), StreamUnchanged("b", 0)}},
+		"decided on what the group moves": {Stream: "h", Events: []NewEvent{newEvent("H")}, Statements: []Statement{StreamUnchanged("a", 0)}},
+		"decided on unchanged streams": {Stream: "f", Events: []NewEvent{newEvent("F")},
+			Statements: []Statement{StreamUnchanged("d", 1), StreamUnchanged("none", 0)}},
 	}
-	order := []string{"new stream", "stream moved on", "reservation taken", "retry of stored", "another new stream", "loses to one in group"}
+	order := []string{"new stream", "stream moved on", "reservation taken", "retry of stored", "another new stream", "loses to one in group",
+		"decided on a moved stream", "decided on what the group moves", "decided on unchanged streams"}
 	var group []*pendingAppend
 	for _, name := range order {
 		r := reqs[name]
@@ -77,7 +83,15 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 	if o := out["retry of stored"]; o.err != nil || !o.res.Duplicate {
 		t.Errorf("retry of stored: %+v, want a duplicate", o)
 	}
-	// What is stored: the two earlier appends, A1, A2 and E, each once.
+	for _, name := range []string{"decided on a moved stream", "decided on what the group moves"} {
+		if o := out[name]; !errors.Is(o.err, ErrStreamMoved) {
+			t.Errorf("%s: %+v, want ErrStreamMoved", name, o)
+		}
+	}
+	if o := out["decided on unchanged streams"]; o.err != nil || o.res.Version != 1 {
+		t.Errorf("decided on unchanged streams: %+v", o)
+	}
+	// What is stored: the two earlier appends, A1, A2, E and F, each once.
 	rows, err := pool.Query(ctx, `SELECT stream_id, event_type FROM events ORDER BY position`)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +104,7 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 		}
 		got = append(got, s+":"+typ)
 	}
-	want := []string{"d:D", "b:B0", "a:A1", "a:A2", "e:E"}
+	want := []string{"d:D", "b:B0", "a:A1", "a:A2", "e:E", "f:F"}
 	if len(got) != len(want) {
 		t.Fatalf("stored %v, want %v", got, want)
 	}

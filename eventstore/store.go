@@ -127,6 +127,23 @@ var ErrConcurrencyConflict = errors.New("stream changed concurrently")
 // append are stored already, or stored in another stream.
 var ErrDuplicateEventID = errors.New("event id already stored elsewhere")
 
+// ErrStreamMoved is returned when a stream the append was decided on (see
+// StreamUnchanged) got events past the version the decision saw.
+var ErrStreamMoved = errors.New("a stream the decision read has moved on")
+
+// streamMovedCode is the SQLSTATE gatehouse_stream_unchanged raises.
+const streamMovedCode = "GH001"
+
+// StreamUnchanged is a statement that fails its append with ErrStreamMoved
+// when stream has events past version. A writer that decided on an
+// aggregate it kept from an earlier read (another stream than the one it
+// appends to) adds it instead of reading the stream again: the check costs
+// no round trip of its own, and it runs in the append's transaction, where
+// it sees what other processes committed since the aggregate was read.
+func StreamUnchanged(stream string, version int) Statement {
+	return Statement{SQL: `SELECT gatehouse_stream_unchanged($1, $2)`, Args: []any{stream, version}}
+}
+
 // Store is the PostgreSQL event store.
 type Store struct {
 	pool *pgxpool.Pool
@@ -305,6 +322,9 @@ func (s *Store) sendAppend(ctx context.Context, batch *pgx.Batch, req AppendRequ
 			var pgErr *pgconn.PgError
 			if st.OnUniqueViolation != nil && errors.As(err, &pgErr) && pgErr.Code == "23505" {
 				return res, st.OnUniqueViolation
+			}
+			if errors.As(err, &pgErr) && pgErr.Code == streamMovedCode {
+				return res, fmt.Errorf("append to %s: %s: %w", req.Stream, pgErr.Message, ErrStreamMoved)
 			}
 			return res, fmt.Errorf("append to %s: statement: %w", req.Stream, err)
 		}
