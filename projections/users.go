@@ -433,7 +433,7 @@ func (f UserFilter) where(n int) (string, []any) {
 	if s := strings.TrimSpace(f.Query); s != "" {
 		args = append(args, "%"+escapeLike(strings.ToLower(s))+"%")
 		i := n + len(args)
-		q += fmt.Sprintf(" AND (lower(u.email) LIKE $%d OR lower(u.first_name || ' ' || u.last_name) LIKE $%d)", i, i)
+		q += fmt.Sprintf(" AND (u.email_search LIKE $%d OR u.name_search LIKE $%d)", i, i)
 	}
 	return q, args
 }
