@@ -207,7 +207,7 @@ func (s *Store) loadKeys(ctx context.Context, ids []string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT user_id::text, key FROM user_keys WHERE user_id = ANY($1::uuid[])`, missing)
+	rows, err := s.pool.Query(ctx, `SELECT user_id::text, key FROM user_keys WHERE user_id = ANY($1::text[]::uuid[])`, missing)
 	if err != nil {
 		return fmt.Errorf("load user keys: %w", err)
 	}

@@ -33,6 +33,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -259,11 +260,11 @@ func (e *eventsInsertError) Unwrap() []error {
 func prepareAppend(req *AppendRequest) error {
 	n := len(req.Events)
 	p := &preparedAppend{
-		ids: make([]uuid.UUID, n), types: make([]string, n), versions: make([]int32, n),
+		ids: make([]pgtype.UUID, n), types: make([]string, n), versions: make([]int32, n),
 		data: make([]json.RawMessage, n), meta: make([]json.RawMessage, n),
 	}
 	for i, e := range req.Events {
-		p.ids[i], p.types[i], p.versions[i], p.data[i] = e.ID, e.Type, int32(max(e.SchemaVersion, 1)), e.Data
+		p.ids[i], p.types[i], p.versions[i], p.data[i] = pgtype.UUID{Bytes: e.ID, Valid: true}, e.Type, int32(max(e.SchemaVersion, 1)), e.Data
 		m, err := json.Marshal(e.Metadata)
 		if err != nil {
 			return fmt.Errorf("encode metadata of %s: %w", e.Type, err)
@@ -282,7 +283,10 @@ func prepareAppend(req *AppendRequest) error {
 
 // preparedAppend is an append's events as the insert's arguments.
 type preparedAppend struct {
-	ids           []uuid.UUID
+	// ids are pgtype.UUIDs: a uuid.UUID reaches pgx as a string (its
+	// driver.Valuer), which a binary uuid array cannot take, and the
+	// failed attempt before the text fallback was most of the encoding.
+	ids           []pgtype.UUID
 	types         []string
 	versions      []int32
 	data, meta    []json.RawMessage

@@ -106,10 +106,11 @@ type sealRow struct {
 
 // sealEvents seals events and moves each organization's head to its last
 // new seal, in one statement; an event sealed before (a replay) conflicts
-// on its position and changes nothing.
+// on its position and changes nothing. The organizations travel as text
+// (see unnestInsert).
 const sealEvents = `WITH sealed AS (
 		INSERT INTO event_chain (org_id, seq, position, hash)
-		SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bytea[])
+		SELECT o::uuid, s, p, h FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bytea[]) AS r(o, s, p, h)
 		ON CONFLICT (position) DO NOTHING RETURNING org_id, seq, position, hash)
 	INSERT INTO chain_heads (org_id, seq, position, hash, sealed_at)
 	SELECT DISTINCT ON (org_id) org_id, seq, position, hash, now() FROM sealed ORDER BY org_id, seq DESC

@@ -48,7 +48,7 @@ func (u *Users) WriteCSV(ctx context.Context, w io.Writer, org domain.OrgID, sel
 			ids[i] = string(id)
 		}
 		args = append(args, ids)
-		q += ` AND u.user_id = ANY($2::uuid[])`
+		q += ` AND u.user_id = ANY($2::text[]::uuid[])`
 	} else {
 		cond, more := sel.Filter.where(len(args))
 		q += cond

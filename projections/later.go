@@ -48,16 +48,28 @@ func writeLater[R any](ctx context.Context, tx pgx.Tx, kind any, key string, row
 	return nil
 }
 
-// unnestInsert is `INSERT INTO table (columns) SELECT * FROM unnest(...)`,
+// unnestInsert is `INSERT INTO table (columns) SELECT ... FROM unnest(...)`,
 // one array parameter per column, each cast to its type, so that any
 // number of rows is one statement with one plan; suffix follows (ON
-// CONFLICT ...).
+// CONFLICT ...). Ids travel as text arrays, cast in the statement: pgx
+// cannot put a Go string into a binary uuid array, and the failed attempt
+// (with its error message) before the text fallback cost more than the
+// encoding itself.
 func unnestInsert(table string, columns, types []string, suffix string) string {
 	params := make([]string, len(types))
+	values := make([]string, len(types))
+	names := make([]string, len(types))
 	for i, t := range types {
-		params[i] = fmt.Sprintf("$%d::%s[]", i+1, t)
+		names[i] = fmt.Sprintf("c%d", i+1)
+		values[i] = names[i]
+		wire := t
+		if t == "uuid" {
+			wire, values[i] = "text", names[i]+"::uuid"
+		}
+		params[i] = fmt.Sprintf("$%d::%s[]", i+1, wire)
 	}
-	return `INSERT INTO ` + table + ` (` + strings.Join(columns, ", ") + `) SELECT * FROM unnest(` + strings.Join(params, ", ") + `) ` + suffix
+	return `INSERT INTO ` + table + ` (` + strings.Join(columns, ", ") + `) SELECT ` + strings.Join(values, ", ") +
+		` FROM unnest(` + strings.Join(params, ", ") + `) AS r(` + strings.Join(names, ", ") + `) ` + suffix
 }
 
 // columnArrays turns rows of values into one array argument per column,
