@@ -552,6 +552,15 @@ type ScanFilter struct {
 	OrgID string
 	// RawMetadata also reads each event's stored metadata (not decoded).
 	RawMetadata bool
+	// Settled, when set, is a HeadCursor taken before the scan: every
+	// writer of an event up to it had finished when it was taken, so those
+	// events are read whatever the visible horizon says at the time of a
+	// read. The horizon can move back for an instant (a subscriber
+	// transaction that ends between a query's snapshot and its look at
+	// pg_stat_activity counts as running), and a rebuild, which hands its
+	// consumer group the head, must have read every event the head covers:
+	// one it missed would never be applied.
+	Settled Cursor
 }
 
 // Scan is ReadAll for bulk readers such as rebuilds: it returns the events
@@ -565,8 +574,8 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 	q := `SELECT position, transaction_id::text::bigint AS xid, event_id, stream_id, stream_version, coalesce(org_id::text, ''),
 		event_type, schema_version, data, ` + meta + `, recorded_at FROM events
 		WHERE (transaction_id, position) > ($1::text::xid8, $2)
-		  AND transaction_id < (` + visibleHorizon + `)`
-	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit}
+		  AND transaction_id < greatest((` + visibleHorizon + `), $4::text::xid8)`
+	args := []any{fmt.Sprint(after.TransactionID), after.Position, limit, fmt.Sprint(f.Settled.TransactionID + 1)}
 	if f.StreamPrefix != "" {
 		args = append(args, f.StreamPrefix+"%")
 		q += fmt.Sprintf(` AND stream_id LIKE $%d`, len(args))

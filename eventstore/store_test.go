@@ -12,6 +12,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
@@ -428,6 +429,73 @@ func readAllEventually(t *testing.T, store *eventstore.Store, want int) []events
 			return all
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Given events appended while a subscriber's transaction (left out of the
+// visible horizon) was open, and the head taken then, when that transaction
+// stops counting as a subscriber's before the scan (as when it ends between
+// a read's snapshot and its look at pg_stat_activity), then a scan settled
+// at the head still reads every event up to it; without it, the horizon
+// falls below them and a rebuild handing over the head would skip them.
+func TestAScanReadsWhatItsSettledHeadCovers(t *testing.T) {
+	t.Parallel()
+	store, _, url := newStore(t)
+	ctx := context.Background()
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "user-1", Events: []eventstore.NewEvent{event("A", 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["application_name"] = eventstore.SubscriberApplicationName
+	sub, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close(ctx)
+	tx, err := sub.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)                                                 //nolint:errcheck
+	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // holds an xid, as a delivery does
+		t.Fatal(err)
+	}
+	for i := 2; i <= 3; i++ {
+		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: fmt.Sprintf("user-%d", i), Events: []eventstore.NewEvent{event("A", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The horizon is server-wide: a transaction of another test can hold
+	// it back for a moment, never the subscriber's.
+	var head eventstore.Cursor
+	for deadline := time.Now().Add(10 * time.Second); head.Position != 3; {
+		if head, err = store.HeadCursor(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("head at %d, want the last of 3 events (the subscriber's transaction is left out)", head.Position)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := tx.Exec(ctx, `SET application_name = 'no-longer-a-subscriber'`); err != nil {
+		t.Fatal(err)
+	}
+	unsettled, err := store.Scan(ctx, eventstore.Cursor{}, 100, eventstore.ScanFilter{StreamPrefix: "user-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unsettled) > 1 {
+		t.Fatalf("an unsettled scan read %d events, want at most the first: the horizon is the open transaction now", len(unsettled))
+	}
+	settled, err := store.Scan(ctx, eventstore.Cursor{}, 100, eventstore.ScanFilter{StreamPrefix: "user-", Settled: head})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(settled) != 3 || !head.Covers(settled[2]) || settled[2].Position != head.Position {
+		t.Fatalf("a scan settled at %+v read %d events, want all 3 up to the head", head, len(settled))
 	}
 }
 

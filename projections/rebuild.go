@@ -94,6 +94,7 @@ func RebuildAll(ctx context.Context, store *eventstore.Store, ps []Projection, p
 	if err != nil {
 		return nil, fmt.Errorf("rebuild: %w", err)
 	}
+	filter.Settled = head
 
 	// Three stages, so that waiting on the database and working on the CPU
 	// overlap: one reads the log, one reveals and decodes each batch on
