@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"gatehouse/domain"
 )
 
@@ -55,7 +57,21 @@ func (u *Users) WriteCSV(ctx context.Context, w io.Writer, org domain.OrgID, sel
 		args = append(args, more...)
 	}
 	q += ` ORDER BY u.created_at, u.user_id`
-	rows, err := u.pool.Query(ctx, q, args...)
+	tx, err := u.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, fmt.Errorf("export users: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
+	if len(sel.IDs) == 0 {
+		// An organization is read in the order of users_view_org_order as
+		// it streams out. Left to itself, PostgreSQL read the table whole
+		// and sorted the organization, spilling to disk past work_mem:
+		// 0.25-0.33 s of execution for 100,000 users against 0.18 s.
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_sort = off`); err != nil {
+			return 0, fmt.Errorf("export users: %w", err)
+		}
+	}
+	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("export users: %w", err)
 	}
