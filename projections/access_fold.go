@@ -156,8 +156,8 @@ func (f *accessFold) recomputeRole(o *foldOrg, role string, at time.Time) {
 // recompute is recompute (the SQL) for one user in memory.
 func (f *accessFold) recompute(u *foldUser, at time.Time) {
 	o := f.orgs[u.org]
-	if o == nil {
-		return
+	if o == nil || (u.open == nil && u.status != domain.StatusActive) {
+		return // only an active user can be let in: nothing opens, nothing is open to close
 	}
 	var companyPerms domain.Permissions
 	companyOK := u.st.company == ""
