@@ -529,8 +529,10 @@ func TestStartAtHead(t *testing.T) {
 }
 
 // Given a log of mostly other types, when a subscriber for one type reads
-// it, then it is handed the events of its type and the last event only
-// (which moves its offset to the end), not the whole log.
+// it, then it is handed the events of its type and, as markers that move
+// its offset, a few others ending with the last event, not the whole log.
+// (A read that sees a lower horizon for a moment, because of a transaction
+// elsewhere on the server, can hand out one more marker on the way.)
 func TestATypedSubscriberReadsOnlyItsTypes(t *testing.T) {
 	t.Parallel()
 	store, pool, _ := newStore(t)
@@ -557,25 +559,37 @@ func TestATypedSubscriberReadsOnlyItsTypes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
+		// Every message is acked before anything can fail: the subscriber
+		// waits for it, holding its delivery transaction open, and that
+		// transaction would hold back every reader on the server.
+		var wanted []string
+		others := 0
 		timeout := time.After(10 * time.Second)
-		for len(got) < 6 {
+		for last := ""; last != "Other:20"; {
 			select {
 			case m := <-msgs:
-				got = append(got, m.Metadata.Get(eventstore.MetaEventType)+":"+m.Metadata.Get(eventstore.MetaStreamVersion))
 				m.Ack()
+				last = m.Metadata.Get(eventstore.MetaEventType) + ":" + m.Metadata.Get(eventstore.MetaStreamVersion)
+				if strings.HasPrefix(last, "Wanted:") {
+					wanted = append(wanted, last)
+				} else {
+					others++
+				}
 			case <-timeout:
-				t.Fatalf("batch %d: got %v, want the 5 Wanted and the last event", batch, got)
+				t.Fatalf("batch %d: got %v and %d others, want the 5 Wanted and the last event", batch, wanted, others)
 			}
 		}
 		select {
 		case m := <-msgs:
-			t.Fatalf("batch %d: got %v and then %s: read again what the offset had passed", batch, got, m.Metadata.Get(eventstore.MetaStreamVersion))
+			m.Ack()
+			t.Fatalf("batch %d: got %v and then %s: read again what the offset had passed", batch, wanted, m.Metadata.Get(eventstore.MetaStreamVersion))
 		case <-time.After(300 * time.Millisecond):
 		}
-		want := "[Wanted:2 Wanted:6 Wanted:10 Wanted:14 Wanted:18 Other:20]"
-		if fmt.Sprint(got) != want {
-			t.Fatalf("batch %d: got %v, want %s", batch, got, want)
+		if want := "[Wanted:2 Wanted:6 Wanted:10 Wanted:14 Wanted:18]"; fmt.Sprint(wanted) != want {
+			t.Fatalf("batch %d: got %v, want %s", batch, wanted, want)
+		}
+		if others >= 15 {
+			t.Fatalf("batch %d: handed %d events of other types: the whole log", batch, others)
 		}
 		var acked, last int64
 		if err := pool.QueryRow(ctx, `SELECT (SELECT offset_acked FROM watermill_offsets_events WHERE consumer_group = $1), (SELECT max(position) FROM events)`,
