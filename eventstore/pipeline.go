@@ -27,6 +27,15 @@ type PipelinedTx struct {
 	// later is what handlers left to write at the last moment (see Later).
 	later    []func(context.Context) error
 	laterSet map[any]bool
+	// committed run once the delivery has committed (see AfterCommit).
+	committed []func()
+}
+
+// AfterCommit has fn run once the transaction has committed, and never if
+// it does not: for what must only count work that lasted (a metric).
+// Outside a subscriber's delivery (a rebuild) it never runs.
+func (t *PipelinedTx) AfterCommit(fn func()) {
+	t.committed = append(t.committed, fn)
 }
 
 // Later leaves a write to the last moment: write runs (and queues its
@@ -249,11 +258,17 @@ func (d *deliveryTx) Commit() error {
 		_ = d.inner.Rollback()
 		return err
 	}
-	return d.inner.Commit()
+	if err := d.inner.Commit(); err != nil {
+		return err
+	}
+	for _, fn := range d.p.committed {
+		fn()
+	}
+	return nil
 }
 
 func (d *deliveryTx) Rollback() error {
 	d.p.pending = pgx.Batch{}
-	d.p.later, d.p.laterSet = nil, nil
+	d.p.later, d.p.laterSet, d.p.committed = nil, nil, nil
 	return d.inner.Rollback()
 }

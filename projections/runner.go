@@ -17,6 +17,7 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"gatehouse/domain"
@@ -50,6 +51,47 @@ type Runner struct {
 	wake   *eventstore.Wakeup
 	wlog   watermill.LoggerAdapter
 	log    zerolog.Logger
+	lag    prometheus.Histogram
+}
+
+// Lag is how long events took from their recording to the commit of the
+// read models that applied them; register it to publish it.
+func (r *Runner) Lag() prometheus.Collector { return r.lag }
+
+// newLagHistogram measures each event applied to the read models, from its
+// recorded_at (the writer's clock, taken before its append committed) to
+// the commit of the delivery that applied it: how far behind the log the
+// read models answer, without what it costs to ask them.
+func newLagHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "gatehouse_read_model_lag_seconds",
+		Help:    "From an event's recording to the commit of the read models that applied it.",
+		Buckets: []float64{.001, .002, .003, .005, .0075, .01, .015, .02, .03, .04, .05, .075, .1, .15, .2, .3, .5, 1, 2, 5, 10, 30},
+	})
+}
+
+// lagKey holds, in a delivery's memo, the recording times of the events it
+// applied, observed in the lag histogram once it commits.
+type lagKey struct{}
+
+func noteLag(tx pgx.Tx, e eventstore.RecordedEvent, lag prometheus.Histogram) {
+	p, ok := tx.(*eventstore.PipelinedTx)
+	if !ok || lag == nil {
+		return
+	}
+	memo := p.Memo()
+	recorded, ok := memo[lagKey{}].(*[]time.Time)
+	if !ok {
+		recorded = &[]time.Time{}
+		memo[lagKey{}] = recorded
+		p.AfterCommit(func() {
+			now := time.Now()
+			for _, t := range *recorded {
+				lag.Observe(now.Sub(t).Seconds())
+			}
+		})
+	}
+	*recorded = append(*recorded, e.RecordedAt)
 }
 
 // readModelsHandler names the router handler that feeds the read models.
@@ -64,7 +106,7 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 		return nil, fmt.Errorf("create projection router: %w", err)
 	}
 	router.AddMiddleware(abandonDoomedDelivery(log))
-	r := &Runner{router: router, store: store, wake: wake, wlog: wlog, log: log}
+	r := &Runner{router: router, store: store, wake: wake, wlog: wlog, log: log, lag: newLagHistogram()}
 	if len(projections) == 0 {
 		return r, nil
 	}
@@ -77,7 +119,7 @@ func NewRunner(store *eventstore.Store, wake *eventstore.Wakeup, log zerolog.Log
 		return nil, err
 	}
 	r.subs = append(r.subs, sub)
-	router.AddConsumerHandler(readModelsHandler, eventstore.Topic, sub, handler(store, projections, log))
+	router.AddConsumerHandler(readModelsHandler, eventstore.Topic, sub, handler(store, projections, log, r.lag))
 	return r, nil
 }
 
@@ -153,7 +195,7 @@ func (r *Runner) Close() error { return r.router.Close() }
 // transaction is made unable to commit, and abandonDoomedDelivery lets the
 // whole batch roll back and be read again, so no write of a failed attempt
 // survives into the next one.
-func handler(store *eventstore.Store, projections []Projection, log zerolog.Logger) message.NoPublishHandlerFunc {
+func handler(store *eventstore.Store, projections []Projection, log zerolog.Logger, lag prometheus.Histogram) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
 		tx, err := pgxTx(ctx)
@@ -183,6 +225,7 @@ func handler(store *eventstore.Store, projections []Projection, log zerolog.Logg
 				return fmt.Errorf("projection %s at %d: %w", p.Name(), e.Position, err)
 			}
 		}
+		noteLag(tx, e, lag)
 		return nil
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"gatehouse/domain"
@@ -48,21 +49,21 @@ func appendEvents(t *testing.T, store *eventstore.Store, stream string, n int) {
 	appendEvents2(t, store, stream, 0, n)
 }
 
-func runProjections(t *testing.T, store *eventstore.Store, ps ...projections.Projection) {
+func runProjections(t *testing.T, store *eventstore.Store, ps ...projections.Projection) *projections.Runner {
 	t.Helper()
-	runWithReactions(t, store, nil, ps...)
+	return runWithReactions(t, store, nil, ps...)
 }
 
 // runWithReactions runs read models and reactions (by consumer group)
 // until the test ends.
-func runWithReactions(t *testing.T, store *eventstore.Store, reactions map[string]projections.Reaction, ps ...projections.Projection) {
+func runWithReactions(t *testing.T, store *eventstore.Store, reactions map[string]projections.Reaction, ps ...projections.Projection) *projections.Runner {
 	t.Helper()
-	runWithTypedReactions(t, store, reactions, nil, ps...)
+	return runWithTypedReactions(t, store, reactions, nil, ps...)
 }
 
 // runWithTypedReactions is runWithReactions with the event types each
 // reaction is registered for (by consumer group; none: every type).
-func runWithTypedReactions(t *testing.T, store *eventstore.Store, reactions map[string]projections.Reaction, types map[string][]string, ps ...projections.Projection) {
+func runWithTypedReactions(t *testing.T, store *eventstore.Store, reactions map[string]projections.Reaction, types map[string][]string, ps ...projections.Projection) *projections.Runner {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
@@ -84,6 +85,7 @@ func runWithTypedReactions(t *testing.T, store *eventstore.Store, reactions map[
 		cancel()
 		<-done
 	})
+	return runner
 }
 
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
@@ -123,7 +125,9 @@ func TestRedeliveryDoesNotDoubleApply(t *testing.T) {
 	p := &counting{}
 	p.failures.Store(1)
 	appendEvents(t, store, "s", 3)
-	runProjections(t, store, p)
+	runner := runProjections(t, store, p)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(runner.Lag())
 	eventually(t, "all three events counted", func() (bool, error) { return counter(t, pool) == 3, nil })
 	// The offset moved past every event: nothing more arrives, nothing is counted twice.
 	time.Sleep(300 * time.Millisecond)
@@ -145,6 +149,18 @@ func TestRedeliveryDoesNotDoubleApply(t *testing.T) {
 	}
 	if acked != last {
 		t.Fatalf("offset %d, last event %d", acked, last)
+	}
+	// The lag counts each event once, when it is committed: not the two
+	// of the attempt that rolled back.
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(families) != 1 || families[0].GetName() != "gatehouse_read_model_lag_seconds" {
+		t.Fatalf("metrics %v, want the read-model lag", families)
+	}
+	if h := families[0].GetMetric()[0].GetHistogram(); h.GetSampleCount() != 3 || h.GetSampleSum() <= 0 {
+		t.Fatalf("lag histogram holds %d events (sum %g s), want the 3 committed", h.GetSampleCount(), h.GetSampleSum())
 	}
 }
 

@@ -4,15 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // benchSite is an organization with an enabled portal and one active
@@ -246,4 +252,61 @@ func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []str
 		return nil, 0, firstErr
 	}
 	return lat, float64(done.Load()) / d.Seconds(), nil
+}
+
+// lagBuckets are the cumulative counts of the server's read-model lag
+// histogram (gatehouse_read_model_lag_seconds) by upper bound in seconds,
+// +Inf holding every event observed.
+type lagBuckets map[float64]uint64
+
+// readModelLag reads the server's read-model lag histogram: how long each
+// event took from its recording to the commit of the read models, which
+// the lag measured by searching includes, without the search.
+func (s *benchSite) readModelLag(ctx context.Context) (lagBuckets, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	f := families["gatehouse_read_model_lag_seconds"]
+	if f == nil || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetHistogram() == nil {
+		return nil, errors.New("read metrics: the server publishes no gatehouse_read_model_lag_seconds histogram")
+	}
+	h := f.GetMetric()[0].GetHistogram()
+	out := lagBuckets{math.Inf(1): h.GetSampleCount()}
+	for _, b := range h.GetBucket() {
+		out[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	return out, nil
+}
+
+// quantileSince is the q-quantile, in milliseconds, of the events observed
+// between before and after: the upper bound of the bucket it falls in (a
+// histogram tells no more); 0 when nothing was observed.
+func (after lagBuckets) quantileSince(before lagBuckets, q float64) float64 {
+	total := after[math.Inf(1)] - before[math.Inf(1)]
+	if total == 0 {
+		return 0
+	}
+	bounds := make([]float64, 0, len(after))
+	for b := range after {
+		bounds = append(bounds, b)
+	}
+	slices.Sort(bounds)
+	rank := uint64(math.Ceil(q * float64(total)))
+	for _, b := range bounds {
+		if after[b]-before[b] >= rank {
+			return b * 1000
+		}
+	}
+	return math.Inf(1)
 }

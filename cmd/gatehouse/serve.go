@@ -204,6 +204,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 		groups[p.Name()] = true
 	}
 	reg := newRegistry(pool, store)
+	reg.MustRegister(runner.Lag())
 	app := commands.New(commands.Deps{Store: store, Metrics: reg, Sealer: f.sealer})
 	app.WatchStaffTokens(wake) // before the listener runs, which listens to what it watches
 	go wake.Run(runCtx)
