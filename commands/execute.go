@@ -148,6 +148,7 @@ func execute[A any, PA interface {
 	fresh, kept := c.fresh, true
 	for attempt := 1; ; attempt++ {
 		var guards []eventstore.Statement
+		var err error // this attempt's own, never the last attempt's
 		if c.read != nil {
 			guards, err = c.read(ctx, kept)
 		}
