@@ -143,6 +143,10 @@ const lagChecksInFlight = 4
 // how many watched users were not visible within a minute (their lag is
 // not in the figures).
 func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration, tag string) (lagRun, error) {
+	before, err := s.readModelLag(ctx)
+	if err != nil {
+		return lagRun{}, err
+	}
 	lag, check := &latencies{}, &latencies{}
 	var sent, invisible atomic.Int64
 	var firstErr error
@@ -212,7 +216,12 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 	if firstErr != nil {
 		return lagRun{}, firstErr
 	}
-	return lagRun{achieved: achieved, lag: lag, check: check, invisible: invisible.Load()}, nil
+	after, err := s.readModelLag(ctx)
+	if err != nil {
+		return lagRun{}, err
+	}
+	return lagRun{achieved: achieved, lag: lag, check: check, invisible: invisible.Load(),
+		readModelP50: after.quantileSince(before, 0.5), readModelP99: after.quantileSince(before, 0.99)}, nil
 }
 
 // lagRun is one repetition of the projection-lag measurement. check is
@@ -222,6 +231,9 @@ type lagRun struct {
 	achieved   float64
 	lag, check *latencies
 	invisible  int64
+	// readModelP50 and readModelP99 are the read models' own lag over the
+	// run, in ms, from the server's histogram (bucket upper bounds).
+	readModelP50, readModelP99 float64
 }
 
 // accessDecisions asks GET /access/{id} from n clients for d.
