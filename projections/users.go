@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -431,11 +434,67 @@ func (f UserFilter) where(n int) (string, []any) {
 		q += fmt.Sprintf(" AND u.company_id = $%d", n+len(args))
 	}
 	if s := strings.TrimSpace(f.Query); s != "" {
-		args = append(args, "%"+escapeLike(strings.ToLower(s))+"%")
-		i := n + len(args)
-		q += fmt.Sprintf(" AND (u.email_search LIKE $%d OR u.name_search LIKE $%d)", i, i)
+		s = strings.ToLower(s)
+		args = append(args, "%"+escapeLike(s)+"%")
+		like := n + len(args)
+		email := fmt.Sprintf("u.email_search LIKE $%d", like)
+		if from, to, ok := localPartRange(s); ok {
+			// The range finds the candidates in users_view_org_email_local;
+			// the LIKE, kept beside it, checks them.
+			args = append(args, from)
+			email = fmt.Sprintf(`%s >= $%d AND %s`, emailLocalReversed, n+len(args), email)
+			if to != "" {
+				args = append(args, to)
+				email = fmt.Sprintf(`%s < $%d AND %s`, emailLocalReversed, n+len(args), email)
+			}
+		}
+		q += fmt.Sprintf(" AND ((%s) OR u.name_search LIKE $%d)", email, like)
 	}
 	return q, args
+}
+
+// emailLocalReversed is the indexed expression of
+// users_view_org_email_local: the local part of the address, reversed, in
+// byte order.
+const emailLocalReversed = `reverse(split_part(u.email_search, '@', 1)) COLLATE "C"`
+
+// localPartRange turns a search for "l@d" into a range of
+// emailLocalReversed. A stored address has exactly one "@" (see
+// domain.validEmail), so it contains "l@d" exactly when its local part ends
+// with l and its domain starts with d: its reversed local part starts with
+// l reversed. That is an index range over the organization's users, where
+// the trigram index, for a whole address, had to intersect the long
+// posting lists of the trigrams every address of a domain shares (5 ms
+// for 100,000 users on the benchmark machine, against 0.06 ms). The range
+// is [from, to), with to empty when it has no upper end; ok is false when
+// the search is not of that shape (no "@", several, or nothing before it).
+func localPartRange(q string) (from, to string, ok bool) {
+	at := strings.IndexByte(q, '@')
+	if at <= 0 || strings.Count(q, "@") != 1 || !utf8.ValidString(q) {
+		return "", "", false
+	}
+	local := []rune(q[:at])
+	slices.Reverse(local)
+	return string(local), prefixEnd(local), true
+}
+
+// prefixEnd is the least string, in byte order, above every string that
+// starts with prefix: its last code point incremented (UTF-8 keeps code
+// point order in byte order). "" when there is none.
+func prefixEnd(prefix []rune) string {
+	end := slices.Clone(prefix)
+	for len(end) > 0 {
+		last := end[len(end)-1] + 1
+		if last >= 0xD800 && last <= 0xDFFF {
+			last = 0xE000 // surrogates have no UTF-8 form
+		}
+		if last <= unicode.MaxRune {
+			end[len(end)-1] = last
+			return string(end)
+		}
+		end = end[:len(end)-1]
+	}
+	return ""
 }
 
 func escapeLike(s string) string {
