@@ -239,11 +239,32 @@ type deliveryTx struct {
 // Pipelined is the transaction handlers write through.
 func (d *deliveryTx) Pipelined() *PipelinedTx { return d.p }
 
+// ExecContext is the subscriber's offset update: it goes in the same round
+// trip as what the handlers queued.
 func (d *deliveryTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
-	if err := d.p.Flush(ctx); err != nil {
+	if err := d.p.writeLater(ctx); err != nil {
 		return nil, err
 	}
-	return d.inner.ExecContext(ctx, query, args...)
+	n := d.p.pending.Len()
+	if n == 0 {
+		return d.inner.ExecContext(ctx, query, args...)
+	}
+	b := d.p.pending
+	d.p.pending = pgx.Batch{}
+	b.Queue(query, args...)
+	br := d.p.Tx.SendBatch(ctx, &b)
+	if err := drain(br, &b, n); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("offset update: %w", err)
+	}
+	return wsql.PgxResult{CommandTag: tag}, nil
 }
 
 func (d *deliveryTx) QueryContext(ctx context.Context, query string, args ...any) (wsql.Rows, error) {
