@@ -1,15 +1,29 @@
 package projections
 
-import "testing"
+import (
+	"bufio"
+	"strings"
+	"testing"
+)
 
-func TestNeutralize(t *testing.T) {
-	cases := map[string]string{
-		"=1+1": "'=1+1", "+1": "'+1", "-1": "'-1", "@x": "'@x", "\tx": "'\tx", "\rx": "'\rx",
-		"plain": "plain", "": "", "a=b": "a=b", " =x": " =x",
+func TestWriteCellDefusesFormulasInFreeText(t *testing.T) {
+	cases := []struct {
+		in       string
+		freeText bool
+		want     string
+	}{
+		{"=1+1", true, "'=1+1"}, {"+1", true, "'+1"}, {"-1", true, "'-1"}, {"@x", true, "'@x"},
+		{"\tx", true, "'\tx"}, {"\rx", true, "\"'\rx\""}, {"=a,b", true, "\"'=a,b\""},
+		{"plain", true, "plain"}, {"", true, ""}, {"a=b", true, "a=b"}, {" =x", true, "\" =x\""},
+		{"say \"hi\"", true, "\"say \"\"hi\"\"\""}, {"-1", false, "-1"}, {"2026-01-02T03:04:05Z", false, "2026-01-02T03:04:05Z"},
 	}
-	for in, want := range cases {
-		if got := neutralize(in); got != want {
-			t.Errorf("neutralize(%q) = %q, want %q", in, got, want)
+	for _, c := range cases {
+		var b strings.Builder
+		w := bufio.NewWriter(&b)
+		writeCell(w, []byte(c.in), c.freeText)
+		w.Flush()
+		if b.String() != c.want {
+			t.Errorf("writeCell(%q, %v) = %q, want %q", c.in, c.freeText, b.String(), c.want)
 		}
 	}
 }
