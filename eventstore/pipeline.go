@@ -138,19 +138,29 @@ func (t *PipelinedTx) QueryRow(ctx context.Context, sql string, args ...any) pgx
 	if err := t.writeLater(ctx); err != nil {
 		return errRow{err}
 	}
-	n := t.pending.Len()
-	if n == 0 {
+	if t.pending.Len() == 0 {
 		return t.Tx.QueryRow(ctx, sql, args...)
 	}
+	br, err := t.sendWith(ctx, sql, args...)
+	if err != nil {
+		return errRow{err}
+	}
+	return batchRow{row: br.QueryRow(), br: br}
+}
+
+// sendWith sends the queued statements and then sql in one round trip,
+// and returns the results at sql's; the caller closes them.
+func (t *PipelinedTx) sendWith(ctx context.Context, sql string, args ...any) (pgx.BatchResults, error) {
 	b := t.pending
 	t.pending = pgx.Batch{}
+	n := b.Len()
 	b.Queue(sql, args...)
 	br := t.Tx.SendBatch(ctx, &b)
 	if err := drain(br, &b, n); err != nil {
 		_ = br.Close()
-		return errRow{err}
+		return nil, err
 	}
-	return batchRow{row: br.QueryRow(), br: br}
+	return br, nil
 }
 
 // batchRow closes its batch once scanned, as a pgx.Row must release its
@@ -245,16 +255,11 @@ func (d *deliveryTx) ExecContext(ctx context.Context, query string, args ...any)
 	if err := d.p.writeLater(ctx); err != nil {
 		return nil, err
 	}
-	n := d.p.pending.Len()
-	if n == 0 {
+	if d.p.pending.Len() == 0 {
 		return d.inner.ExecContext(ctx, query, args...)
 	}
-	b := d.p.pending
-	d.p.pending = pgx.Batch{}
-	b.Queue(query, args...)
-	br := d.p.Tx.SendBatch(ctx, &b)
-	if err := drain(br, &b, n); err != nil {
-		_ = br.Close()
+	br, err := d.p.sendWith(ctx, query, args...)
+	if err != nil {
 		return nil, err
 	}
 	tag, err := br.Exec()
