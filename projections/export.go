@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strings"
@@ -72,12 +71,11 @@ func (u *Users) WriteCSV(ctx context.Context, w io.Writer, org domain.OrgID, sel
 	}
 	defer rows.Close()
 	bw := bufio.NewWriterSize(w, 64<<10)
-	cw := csv.NewWriter(bw)
-	if err := cw.Write(ExportHeader[:]); err != nil {
-		return 0, err
+	header := make([][]byte, len(ExportHeader))
+	for i, name := range ExportHeader {
+		header[i] = []byte(name)
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := writeRecord(bw, header, nil); err != nil {
 		return 0, err
 	}
 	// Rows are written from their raw bytes: the text columns as they
@@ -118,13 +116,7 @@ func (u *Users) WriteCSV(ctx context.Context, w io.Writer, org domain.OrgID, sel
 		for i, t := range times {
 			raw[exportTimes[i]] = t
 		}
-		for col, cell := range raw {
-			if col > 0 {
-				bw.WriteByte(',') //nolint:errcheck // the bufio.Writer keeps the first error for Flush
-			}
-			writeCell(bw, cell, exportFreeText[col])
-		}
-		if err := bw.WriteByte('\n'); err != nil {
+		if err := writeRecord(bw, raw, exportFreeText[:]); err != nil {
 			return n, err
 		}
 		n++
@@ -148,6 +140,18 @@ var exportTimes = [...]int{exportExpires, 13, 14}
 // exportFreeText are the columns people or API clients write freely, which
 // are defused against formula injection (see writeCell).
 var exportFreeText = [len(ExportHeader)]bool{1: true, 2: true, 3: true, 7: true, 9: true, exportProperties: true}
+
+// writeRecord writes one CSV line; freeText says which cells are defused
+// (see writeCell). Its error is the writer's first.
+func writeRecord(w *bufio.Writer, cells [][]byte, freeText []bool) error {
+	for i, cell := range cells {
+		if i > 0 {
+			w.WriteByte(',') //nolint:errcheck // the bufio.Writer keeps the first error
+		}
+		writeCell(w, cell, i < len(freeText) && freeText[i])
+	}
+	return w.WriteByte('\n')
+}
 
 // writeCell writes one CSV cell as encoding/csv writes it (RFC 4180): in
 // quotes, with quotes doubled, when it holds a comma, a quote, a line

@@ -76,7 +76,7 @@ type lagKey struct{}
 
 func noteLag(tx pgx.Tx, e eventstore.RecordedEvent, lag prometheus.Histogram) {
 	p, ok := tx.(*eventstore.PipelinedTx)
-	if !ok || lag == nil {
+	if !ok {
 		return
 	}
 	memo := p.Memo()
