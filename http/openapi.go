@@ -1,41 +1,30 @@
 package http
 
 import (
-	"context"
 	_ "embed"
-	"encoding/json"
 	"fmt"
 	"net/http"
 
-	"github.com/getkin/kin-openapi/openapi3"
+	"sigs.k8s.io/yaml"
 )
 
 // openAPIYAML is the contract, written by hand and kept in the repository;
-// the HTTP tests validate every request and response against it.
+// the HTTP tests load it with kin-openapi, validate it, and check every
+// request and response of the suite against it. The server only serves it:
+// loading it with kin-openapi at run time pulled that library's JSON
+// Schema package into every start of the binary (17 ms of package
+// initialisation, a tenth of a CLI export's wall time before it reads a row).
 //
 //go:embed openapi.yaml
 var openAPIYAML []byte
 
-// OpenAPI loads and validates the OpenAPI document.
-func OpenAPI() (*openapi3.T, error) {
-	loader := openapi3.NewLoader()
-	doc, err := loader.LoadFromData(openAPIYAML)
-	if err != nil {
-		return nil, fmt.Errorf("load openapi document: %w", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("openapi document is invalid: %w", err)
-	}
-	return doc, nil
-}
-
 // openAPIJSON renders the document once, for GET /openapi.json.
 func openAPIJSON() ([]byte, error) {
-	doc, err := OpenAPI()
+	b, err := yaml.YAMLToJSON(openAPIYAML)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("render openapi document: %w", err)
 	}
-	return json.Marshal(doc)
+	return b, nil
 }
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {

@@ -240,6 +240,40 @@ type lagRun struct {
 func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []string, n int, d time.Duration) (*latencies, float64, error) {
 	s := &benchSite{base: base, org: o.OrgID, token: o.AdminToken, client: &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}}
+	return closedLoop(n, d, func() error {
+		_, err := s.call(ctx, http.MethodGet, "/access/"+ids[rand.IntN(len(ids))], nil, http.StatusOK)
+		return err
+	})
+}
+
+// httpFloor asks GET /healthz, which answers without reading anything,
+// from n clients for d, with the same client as accessDecisions: what
+// HTTP alone costs on this machine, client and server sharing its cores.
+func httpFloor(ctx context.Context, base string, n int, d time.Duration) (*latencies, float64, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
+	return closedLoop(n, d, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /healthz: %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// closedLoop runs n clients for d, each asking again as soon as it is
+// answered, and returns the latencies and answers per second.
+func closedLoop(n int, d time.Duration, ask func() error) (*latencies, float64, error) {
 	lat := &latencies{}
 	var done atomic.Int64
 	var firstErr error
@@ -250,7 +284,7 @@ func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []str
 		wg.Go(func() {
 			for time.Now().Before(stop) {
 				start := time.Now()
-				if _, err := s.call(ctx, http.MethodGet, "/access/"+ids[rand.IntN(len(ids))], nil, http.StatusOK); err != nil {
+				if err := ask(); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
