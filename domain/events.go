@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Event is something that happened. Its type name is stored with it and
@@ -311,9 +313,14 @@ func decoderFor(typ string) (func([]byte) (Event, error), bool) {
 	return nil, false
 }
 
+// decodeAs decodes with goccy/go-json, which reads the same JSON into the
+// same values as encoding/json (FuzzDecodeAgreesWithEncodingJSON) about
+// five times faster: decoding was a quarter of a rebuild's CPU. Encoding
+// stays with encoding/json, so stored bytes (and the chain's hashes) do
+// not change.
 func decodeAs[T Event](data []byte) (Event, error) {
 	var v T
-	err := json.Unmarshal(data, &v)
+	err := gojson.Unmarshal(data, &v)
 	return v, err
 }
 
