@@ -63,18 +63,26 @@ func checkPermissions(v *Validation, field string, m Permissions) {
 // enter at all also depends on their status and the portal switches (see
 // AccessAllowed).
 func EffectivePermissions(role, company, user Permissions) Permissions {
-	eff := Permissions{}
+	eff := make(Permissions, len(AllPermissions))
+	EffectivePermissionsInto(eff, role, company, user)
+	return eff
+}
+
+// EffectivePermissionsInto is EffectivePermissions written over eff, for
+// callers that compute it for many users and keep few of the results
+// (a rebuild of the access history recomputes on every change).
+func EffectivePermissionsInto(eff, role, company, user Permissions) {
+	clear(eff)
 	for _, p := range AllPermissions {
 		eff[p] = p == PermPortalAccess
 	}
-	for _, layer := range []Permissions{role, company, user} {
+	for _, layer := range [...]Permissions{role, company, user} {
 		for p, allowed := range layer {
 			if knownPermission(p) {
 				eff[p] = allowed
 			}
 		}
 	}
-	return eff
 }
 
 // AccessAllowed is the door's decision: an active account, an open portal,

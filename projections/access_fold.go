@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ type accessFold struct {
 	users     map[string]*foldUser
 	order     []*foldUser
 	intervals []*foldInterval
+	// eff is recompute's scratch: most recomputations change nothing, so
+	// an interval gets its own copy only when it opens.
+	eff domain.Permissions
 }
 
 func (f *accessFold) Add(e eventstore.RecordedEvent, ev domain.Event) error {
@@ -164,7 +168,11 @@ func (f *accessFold) recompute(u *foldUser, at time.Time) {
 	if c := f.companies[u.st.company]; c != nil {
 		companyPerms, companyOK = c.perms, c.active
 	}
-	eff := domain.EffectivePermissions(o.roles[u.st.role], companyPerms, u.st.perms)
+	if f.eff == nil {
+		f.eff = make(domain.Permissions, len(domain.AllPermissions))
+	}
+	eff := f.eff
+	domain.EffectivePermissionsInto(eff, o.roles[u.st.role], companyPerms, u.st.perms)
 	allowed := domain.AccessAllowed(u.status, o.enabled, companyOK, eff)
 	if u.open != nil && (!allowed || !u.open.perms.Equal(eff)) {
 		if !u.open.from.Before(at) { // opened at this same instant: drop it
@@ -176,7 +184,7 @@ func (f *accessFold) recompute(u *foldUser, at time.Time) {
 		u.open = nil
 	}
 	if allowed && u.open == nil {
-		u.open = &foldInterval{org: u.org, user: u.id, from: at, perms: eff}
+		u.open = &foldInterval{org: u.org, user: u.id, from: at, perms: maps.Clone(eff)}
 		f.intervals = append(f.intervals, u.open)
 	}
 }
