@@ -33,6 +33,7 @@ import (
 type benchConfig struct {
 	reps        int
 	duration    time.Duration
+	warmup      time.Duration
 	lagDuration time.Duration
 	lagRate     int
 	users       int
@@ -69,6 +70,7 @@ func benchCommand(g *globalFlags) *cobra.Command {
 	f := cmd.Flags()
 	f.IntVar(&c.reps, "reps", 3, "repetitions of each measurement")
 	f.DurationVar(&c.duration, "duration", 5*time.Second, "length of one repetition of the throughput and access measurements")
+	f.DurationVar(&c.warmup, "warmup", time.Second, "untimed run at the same concurrency before the repetitions of (2) and (6), so that the server's connections are open and its statements prepared, as the raw inserts' pool is")
 	f.DurationVar(&c.lagDuration, "lag-duration", 20*time.Second, "length of one projection-lag repetition")
 	f.IntVar(&c.lagRate, "lag-rate", 500, "commands per second during the projection-lag measurement")
 	f.IntVar(&c.users, "users", 100000, "users of the generated organization (another tenth is generated in a second one)")
@@ -244,6 +246,11 @@ func benchCommands(ctx context.Context, self, dbURL string, admin *pgx.Conn, c b
 		return err
 	}
 	for _, n := range benchConcurrency {
+		if c.warmup > 0 {
+			if _, _, err := site.createUsers(ctx, n, c.warmup, fmt.Sprintf("c%d-warmup", n)); err != nil {
+				return err
+			}
+		}
 		for rep := range c.reps {
 			if n == 16 && rep == 0 && c.profile != "" {
 				go srv.profile(c.profile, c.duration, logf)
@@ -372,20 +379,28 @@ func benchAtScale(ctx context.Context, self, dbURL string, admin *pgx.Conn, c be
 	if err != nil {
 		return err
 	}
-	for range c.reps {
+	for rep := -1; rep < c.reps; rep++ {
+		d := c.duration
+		if rep < 0 { // the warm-up
+			if c.warmup <= 0 {
+				continue
+			}
+			d = c.warmup
+		}
 		for _, m := range []struct {
 			name string
 			into *loopStats
 			run  func() (*latencies, float64, error)
 		}{
-			{"access decision", &res.access, func() (*latencies, float64, error) {
-				return accessDecisions(ctx, srv.base, big, ids, 16, c.duration)
-			}},
-			{"GET /healthz", &res.floor, func() (*latencies, float64, error) { return httpFloor(ctx, srv.base, 16, c.duration) }},
+			{"access decision", &res.access, func() (*latencies, float64, error) { return accessDecisions(ctx, srv.base, big, ids, 16, d) }},
+			{"GET /healthz", &res.floor, func() (*latencies, float64, error) { return httpFloor(ctx, srv.base, 16, d) }},
 		} {
 			lat, n, err := m.run()
 			if err != nil {
 				return err
+			}
+			if rep < 0 {
+				continue
 			}
 			m.into.add(lat, n)
 			logf("%s, 16 clients: %.0f/s, p50 %.2f ms, p99 %.2f ms", m.name, n, lat.quantile(0.5), lat.quantile(0.99))
@@ -425,7 +440,7 @@ func (r benchResults) markdown(c benchConfig) string {
 		r.commandsMarkdown(&b, c)
 	}
 	if !c.quick {
-		r.atScaleMarkdown(&b)
+		r.atScaleMarkdown(&b, c)
 	}
 	b.WriteString("\nReproduce: `make bench` (or `bin/gatehouse bench`; `--quick` skips the generated log, `--at-scale-only` measures only on it).\n")
 	return b.String()
@@ -443,13 +458,16 @@ func (r benchResults) commandsMarkdown(b *strings.Builder, c benchConfig) {
 		}
 		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", n, r.raw[n], r.cmds[n], ratio, r.cmdP50[n], r.cmdP99[n])
 	}
+	if c.warmup > 0 {
+		fmt.Fprintf(b, "\nBefore the repetitions at each concurrency, %s of the same commands run untimed, so that the server's connections are open and its statements prepared, as the raw inserts' pool has its connections open before it is timed.\n", c.warmup)
+	}
 	fmt.Fprintf(b, "\n## (3) Projection lag: 2xx of POST /users → visible in GET /users?q=<email>, at %d commands/s for %s\n\n", c.lagRate, c.lagDuration)
 	b.WriteString("| achieved commands/s | p50 ms | p99 ms | max ms | not visible within 60 s | one check p50 ms | one check p99 ms | read models' own p50 ms | read models' own p99 ms |\n|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.lagAchieved, r.lagP50, r.lagP99, r.lagMax, r.lagInvisible, r.checkP50, r.checkP99, r.readModelP50, r.readModelP99)
 	fmt.Fprintf(b, "\nEvery %dth command is watched (a fresh organization per repetition), checked every 1 ms for the first 20 ms after its 2xx, every 5 ms up to 1 s, then every 50 ms, at most %d checks at a time; at most 64 commands in flight, so beyond capacity the achieved rate falls short of the rate asked for. A check is a search of the organization's users; its duration is part of the lag, and the checks are part of the load. The read models' own lag is the server's gatehouse_read_model_lag_seconds histogram over the run: every event, from its recording to the commit of the read models that applied it, without a search; a histogram gives the upper bound of the bucket a quantile falls in.\n", lagSampleEvery, lagChecksInFlight)
 }
 
-func (r benchResults) atScaleMarkdown(b *strings.Builder) {
+func (r benchResults) atScaleMarkdown(b *strings.Builder, c benchConfig) {
 	fmt.Fprintf(b, "\n## At scale: a generated log of %d events\n\n", r.allEvents)
 	b.WriteString("| measurement | figure |\n|---|---|\n")
 	fmt.Fprintf(b, "| (4) rebuild users (%d events in user streams), events/s | %s |\n", r.rebuildUserEvents, r.rebuildUsers)
@@ -462,7 +480,11 @@ func (r benchResults) atScaleMarkdown(b *strings.Builder) {
 	fmt.Fprintf(b, "| (6) floor: GET /healthz at 16 clients, p50 ms | %s |\n", r.floor.p50)
 	fmt.Fprintf(b, "| (6) floor: GET /healthz at 16 clients, p99 ms | %s |\n", r.floor.p99)
 	fmt.Fprintf(b, "| (6) floor: GET /healthz at 16 clients, answers/s | %s |\n", r.floor.n)
-	b.WriteString("\nThe floor is the same 16-client loop, alternating with (6), against an endpoint that reads nothing: what HTTP alone costs when the clients and the server share the machine's cores.\n")
+	b.WriteString("\nThe floor is the same 16-client loop, alternating with (6), against an endpoint that reads nothing: what HTTP alone costs when the clients and the server share the machine's cores.")
+	if c.warmup > 0 {
+		fmt.Fprintf(b, " Both run untimed for %s first.", c.warmup)
+	}
+	b.WriteString("\n")
 }
 
 // benchDatabaseURL names a fresh database on the server of base.

@@ -98,30 +98,10 @@ func (s *benchSite) createUser(ctx context.Context, email string) error {
 
 // createUsers runs n clients creating and inviting users back to back for d.
 func (s *benchSite) createUsers(ctx context.Context, n int, d time.Duration, tag string) (float64, *latencies, error) {
-	lat := &latencies{}
-	var done atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	stop := time.Now().Add(d)
-	for c := range n {
-		wg.Go(func() {
-			for i := 0; time.Now().Before(stop); i++ {
-				start := time.Now()
-				if err := s.createUser(ctx, fmt.Sprintf("%s-%d-%d@bench.example.com", tag, c, i)); err != nil {
-					once.Do(func() { firstErr = err })
-					return
-				}
-				lat.add(time.Since(start))
-				done.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return 0, nil, firstErr
-	}
-	return float64(done.Load()) / d.Seconds(), lat, nil
+	lat, rate, err := closedLoop(n, d, func(client, i int) error {
+		return s.createUser(ctx, fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i))
+	})
+	return rate, lat, err
 }
 
 // lagSampleEvery is how many commands the lag measurement sends per
@@ -240,7 +220,7 @@ type lagRun struct {
 func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []string, n int, d time.Duration) (*latencies, float64, error) {
 	s := &benchSite{base: base, org: o.OrgID, token: o.AdminToken, client: &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}}
-	return closedLoop(n, d, func() error {
+	return closedLoop(n, d, func(int, int) error {
 		_, err := s.call(ctx, http.MethodGet, "/access/"+ids[rand.IntN(len(ids))], nil, http.StatusOK)
 		return err
 	})
@@ -251,7 +231,7 @@ func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []str
 // HTTP alone costs on this machine, client and server sharing its cores.
 func httpFloor(ctx context.Context, base string, n int, d time.Duration) (*latencies, float64, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
-	return closedLoop(n, d, func() error {
+	return closedLoop(n, d, func(int, int) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
 		if err != nil {
 			return err
@@ -272,19 +252,20 @@ func httpFloor(ctx context.Context, base string, n int, d time.Duration) (*laten
 }
 
 // closedLoop runs n clients for d, each asking again as soon as it is
-// answered, and returns the latencies and answers per second.
-func closedLoop(n int, d time.Duration, ask func() error) (*latencies, float64, error) {
+// answered (ask gets the client's number and its count of questions so
+// far), and returns the latencies and answers per second.
+func closedLoop(n int, d time.Duration, ask func(client, i int) error) (*latencies, float64, error) {
 	lat := &latencies{}
 	var done atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
 	stop := time.Now().Add(d)
-	for range n {
+	for c := range n {
 		wg.Go(func() {
-			for time.Now().Before(stop) {
+			for i := 0; time.Now().Before(stop); i++ {
 				start := time.Now()
-				if err := ask(); err != nil {
+				if err := ask(c, i); err != nil {
 					once.Do(func() { firstErr = err })
 					return
 				}
