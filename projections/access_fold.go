@@ -54,8 +54,38 @@ type accessFold struct {
 	order     []*foldUser
 	intervals []*foldInterval
 	// eff is recompute's scratch: most recomputations change nothing, so
-	// an interval gets its own copy only when it opens.
+	// an interval gets a set of its own only when it opens.
 	eff domain.Permissions
+	// sets are the permission sets intervals opened with, one map per
+	// distinct set, shared and never written: a log has hundreds of
+	// thousands of intervals and a handful of sets.
+	sets map[uint16]domain.Permissions
+}
+
+// interned gives the shared set equal to eff.
+func (f *accessFold) interned(eff domain.Permissions) domain.Permissions {
+	if len(domain.AllPermissions) > 16 || len(eff) != len(domain.AllPermissions) {
+		return maps.Clone(eff) // not one bit per known permission: no key
+	}
+	var key uint16
+	for i, p := range domain.AllPermissions {
+		allowed, ok := eff[p]
+		if !ok {
+			return maps.Clone(eff)
+		}
+		if allowed {
+			key |= 1 << i
+		}
+	}
+	if set, ok := f.sets[key]; ok {
+		return set
+	}
+	if f.sets == nil {
+		f.sets = map[uint16]domain.Permissions{}
+	}
+	set := maps.Clone(eff)
+	f.sets[key] = set
+	return set
 }
 
 func (f *accessFold) Add(e eventstore.RecordedEvent, ev domain.Event) error {
@@ -184,7 +214,7 @@ func (f *accessFold) recompute(u *foldUser, at time.Time) {
 		u.open = nil
 	}
 	if allowed && u.open == nil {
-		u.open = &foldInterval{org: u.org, user: u.id, from: at, perms: maps.Clone(eff)}
+		u.open = &foldInterval{org: u.org, user: u.id, from: at, perms: f.interned(eff)}
 		f.intervals = append(f.intervals, u.open)
 	}
 }
