@@ -38,35 +38,51 @@ func (*Chain) StreamPrefix() string { return "" }
 var genesis = make([]byte, sha256.Size)
 
 // EventHash is the chain rule: SHA-256 over the previous hash and the
-// event's canonical content (position, id, stream, version, type, schema
-// version, data and metadata as stored, recorded time), each field length-
-// prefixed so that no two different events hash alike.
+// event's canonical content (id, stream, type, data and metadata as
+// stored, recorded time, each length-prefixed, with a fixed placeholder
+// where position, stream version and schema version were meant to be: see
+// appendHashed). The chain row itself records the position.
 func EventHash(prev []byte, e eventstore.RecordedEvent) []byte {
-	h := sha256.New()
-	var n [8]byte
-	field := func(b []byte) {
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
+	sum := sha256.Sum256(appendHashed(nil, prev, e))
+	return sum[:]
+}
+
+// appendHashed appends to b what EventHash hashes. Building it in one
+// buffer and hashing it with Sum256 allocates nothing when b has room: a
+// whole-log rebuild hashes every event.
+func appendHashed(b, prev []byte, e eventstore.RecordedEvent) []byte {
+	field := func(f []byte) {
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	// The first version of this function wrote each number into the
+	// 8-byte buffer it then wrote the length of into, so what it hashed
+	// for a number was the length 8, twice: position, stream version and
+	// schema version never reached the hash. Stored chains were sealed
+	// that way, so it stays that way here (TestEventHashIsStable); a
+	// chain that covers them needs a new hash version beside this one.
+	number := func(uint64) {
+		b = binary.BigEndian.AppendUint64(b, 8)
+		b = binary.BigEndian.AppendUint64(b, 8)
 	}
 	field(prev)
-	binary.BigEndian.PutUint64(n[:], uint64(e.Position))
-	field(n[:])
+	number(uint64(e.Position))
 	field(e.ID[:])
-	field([]byte(e.StreamID))
-	binary.BigEndian.PutUint64(n[:], uint64(e.StreamVersion))
-	field(n[:])
-	field([]byte(e.Type))
-	binary.BigEndian.PutUint64(n[:], uint64(e.SchemaVersion))
-	field(n[:])
+	b = binary.BigEndian.AppendUint64(b, uint64(len(e.StreamID)))
+	b = append(b, e.StreamID...)
+	number(uint64(e.StreamVersion))
+	b = binary.BigEndian.AppendUint64(b, uint64(len(e.Type)))
+	b = append(b, e.Type...)
+	number(uint64(e.SchemaVersion))
 	stored := e.Stored
 	if stored == nil {
 		stored = e.Data
 	}
 	field(stored) // as stored: sealed personal fields stay sealed, so erasure keeps the chain
 	field(e.RawMetadata)
-	field([]byte(e.RecordedAt.UTC().Format(time.RFC3339Nano)))
-	return h.Sum(nil)
+	var at [len(time.RFC3339Nano) + 8]byte
+	field(e.RecordedAt.UTC().AppendFormat(at[:0], time.RFC3339Nano))
+	return b
 }
 
 // Apply seals one event onto its organization's chain; an event sealed
@@ -323,7 +339,7 @@ type chainHead struct {
 type chainRow struct {
 	head          *chainHead
 	seq, position int64
-	hash          []byte
+	hash          [sha256.Size]byte
 }
 
 type chainFold struct {
@@ -332,6 +348,8 @@ type chainFold struct {
 	// in chunks: growing one slice of a million rows copied it again and
 	// again (a twentieth of a whole-log rebuild's CPU).
 	rows [][]chainRow
+	// buf is what appendHashed builds for each event, reused.
+	buf []byte
 }
 
 // chainChunk is how many rows a chunk of chainFold.rows holds.
@@ -346,14 +364,17 @@ func (f *chainFold) Add(e eventstore.RecordedEvent, _ domain.Event) error {
 		h = &chainHead{hash: genesis, org: idArg(e.OrgID)}
 		f.heads[e.OrgID] = h
 	}
-	h.hash = EventHash(h.hash, e)
+	f.buf = appendHashed(f.buf[:0], h.hash, e)
 	h.seq++
 	h.position = e.Position
 	if len(f.rows) == 0 || len(f.rows[len(f.rows)-1]) == chainChunk {
 		f.rows = append(f.rows, make([]chainRow, 0, chainChunk))
 	}
 	last := &f.rows[len(f.rows)-1]
-	*last = append(*last, chainRow{head: h, seq: h.seq, position: e.Position, hash: h.hash})
+	*last = append(*last, chainRow{head: h, seq: h.seq, position: e.Position, hash: sha256.Sum256(f.buf)})
+	// A chunk never grows past its capacity, so the row stays where it
+	// is and the head can point at its hash.
+	h.hash = (*last)[len(*last)-1].hash[:]
 	return nil
 }
 
@@ -368,9 +389,9 @@ func (f *chainFold) copyRows() func() ([]any, error) {
 		if chunk == len(f.rows) {
 			return nil, nil
 		}
-		r := f.rows[chunk][i]
+		r := &f.rows[chunk][i]
 		i++
-		return []any{r.head.org, r.seq, r.position, r.hash}, nil
+		return []any{r.head.org, r.seq, r.position, r.hash[:]}, nil
 	}
 }
 
