@@ -98,6 +98,26 @@ type keyring struct {
 	// (a read model catching up on a backlog of new users waited for a
 	// query per user).
 	hints []string
+	// swept is when keys were last swept of stale entries.
+	swept time.Time
+}
+
+// sweep drops the keys nobody asked for in two key lifetimes, at most once
+// a lifetime: a long-running server reads the events of ever more users,
+// and each entry holds its AES-GCM cipher (about a kilobyte), so without
+// it the keyring grew by every user ever read. A key asked for since was
+// loaded again (it was stale), so nothing being used is dropped; an
+// erased user's entry (no key) is small and stays.
+func (k *keyring) sweep(now time.Time) {
+	if now.Sub(k.swept) < keyTTL {
+		return
+	}
+	k.swept = now
+	for id, e := range k.keys {
+		if e.key != nil && now.Sub(e.at) > 2*keyTTL {
+			delete(k.keys, id)
+		}
+	}
 }
 
 // maxKeyHints bounds the hints kept; beyond it the oldest are dropped and
@@ -131,7 +151,10 @@ const keyTTL = time.Minute
 func (k *keyring) cipher(user string) (cipher.AEAD, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	e := k.keys[user]
+	e, ok := k.keys[user]
+	if !ok { // never loaded, or swept: not the same as erased
+		return nil, fmt.Errorf("key of user %s is not loaded", user)
+	}
 	if e.key == nil || e.aead != nil {
 		return e.aead, nil
 	}
@@ -226,6 +249,7 @@ func (s *Store) loadKeys(ctx context.Context, ids []string) error {
 	}
 	s.keys.mu.Lock()
 	defer s.keys.mu.Unlock()
+	s.keys.sweep(now)
 	for _, id := range missing {
 		e := keyEntry{key: found[id], at: now}
 		if e.key == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -49,5 +50,40 @@ func TestHintedKeysAreLoadedWithTheFirstMiss(t *testing.T) {
 	}
 	if len(s.keys.hints) != 0 {
 		t.Fatalf("hints left after the load: %v", s.keys.hints)
+	}
+}
+
+// Given keys loaded at several ages and an erased user, when the keyring
+// is swept, then only keys unused for two lifetimes go, the erased user's
+// entry stays, a swept key is not mistaken for an erased one, and a
+// second sweep within a lifetime does nothing.
+func TestKeyringSweepDropsOnlyLongUnusedKeys(t *testing.T) {
+	now := time.Now()
+	k := &keyring{keys: map[string]keyEntry{
+		"recent": {key: []byte("k1"), at: now.Add(-keyTTL / 2)},
+		"stale":  {key: []byte("k2"), at: now.Add(-3 * keyTTL / 2)},
+		"old":    {key: []byte("k3"), at: now.Add(-3 * keyTTL)},
+		"erased": {},
+	}}
+	k.sweep(now)
+	for id, want := range map[string]bool{"recent": true, "stale": true, "old": false, "erased": true} {
+		if _, ok := k.keys[id]; ok != want {
+			t.Errorf("%s kept: %v, want %v", id, ok, want)
+		}
+	}
+	if a, err := k.cipher("old"); err == nil || a != nil {
+		t.Fatalf("a swept key read as %v, %v; want an error, not the erased answer", a, err)
+	}
+	if a, err := k.cipher("erased"); err != nil || a != nil {
+		t.Fatalf("an erased user's cipher: %v, %v; want none and no error", a, err)
+	}
+	k.keys["older"] = keyEntry{key: []byte("k4"), at: now.Add(-5 * keyTTL)}
+	k.sweep(now.Add(keyTTL / 2))
+	if _, ok := k.keys["older"]; !ok {
+		t.Fatal("swept twice within a lifetime")
+	}
+	k.sweep(now.Add(keyTTL))
+	if _, ok := k.keys["older"]; ok {
+		t.Fatal("not swept a lifetime later")
 	}
 }
