@@ -163,6 +163,10 @@ func TestCSVExport(t *testing.T) {
 		r := o.staff("POST", "/users", map[string]any{"first_name": name, "last_name": "Line", "email": fmt.Sprintf("u%d@globex.test", i), "company_id": company})
 		ids[i] = r.json(t)["id"].(string)
 	}
+	// A user without a company, with a role whose name needs quoting and
+	// defusing: names are looked up by id beside the query, not joined.
+	role := o.staff("POST", "/roles", map[string]any{"name": "=Role, \"Closer\"", "permissions": map[string]bool{"close_tickets": true}}).json(t)["id"].(string)
+	loner := o.staff("POST", "/users", map[string]any{"first_name": "Lone", "last_name": "Wolf", "email": "lone@acme.test", "role_id": role}).json(t)["id"].(string)
 	export := func(query string) [][]string {
 		t.Helper()
 		r := o.staff("GET", "/users/export.csv?"+query, nil)
@@ -181,15 +185,21 @@ func TestCSVExport(t *testing.T) {
 	eventually(t, "all users exported with their company", func() bool {
 		rows := export("")
 		for _, row := range rows {
-			if row[7] != "Globex" {
+			if row[7] != "Globex" && row[0] != loner {
 				return false
 			}
 		}
-		return len(rows) == len(names)
+		return len(rows) == len(names)+1
 	})
 	byID := map[string][]string{}
 	for _, row := range export("") {
 		byID[row[0]] = row
+		if (row[8] == "") != (row[9] == "") || (row[6] == "") != (row[7] == "") {
+			t.Errorf("ids and names disagree: %v", row)
+		}
+	}
+	if row := byID[loner]; row[6] != "" || row[7] != "" || row[8] != role || row[9] != "'=Role, \"Closer\"" {
+		t.Errorf("user without a company, with a role: company %q %q, role %q %q", row[6], row[7], row[8], row[9])
 	}
 	want := []string{"'=HYPERLINK(\"http://evil\")", "'+1+1", "'-2", "'@SUM(A1)", "Comma, Quote \" Name", "Zoë Ünicode"}
 	for i, id := range ids {
