@@ -6,6 +6,8 @@ import (
 	"encoding/csv"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // FuzzWriteCell checks the export's cells on arbitrary text: each is
@@ -41,4 +43,36 @@ func FuzzWriteCell(f *testing.F) {
 			t.Fatalf("free text %q reads back as %q, which starts with a formula character", s, rows[0][0])
 		}
 	})
+}
+
+// FuzzSpellUUID: an id sent in binary is spelt as its usual text, and one
+// sent as text is left as it is.
+func FuzzSpellUUID(f *testing.F) {
+	f.Add([]byte("0123456789abcdef"))
+	f.Add([]byte("01a210d8-a68c-72e3-b0f3-049449a2ea04"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		got := string(spellUUID([]byte("x"), v))
+		want := "x" + string(v)
+		if len(v) == 16 {
+			want = "x" + uuid.UUID(v).String()
+		}
+		if got != want {
+			t.Fatalf("spellUUID(%x) = %q, want %q", v, got, want)
+		}
+	})
+}
+
+func TestSpellBoolInEitherFormat(t *testing.T) {
+	for _, c := range []struct {
+		in   []byte
+		want string
+	}{{[]byte{1}, "true"}, {[]byte{0}, "false"}, {[]byte("t"), "true"}, {[]byte("f"), "false"}, {nil, ""}} {
+		if got := string(spellBool(c.in)); got != c.want {
+			t.Errorf("spellBool(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if spellBool(nil) != nil {
+		t.Error("a null flag became a value")
+	}
 }
