@@ -17,7 +17,8 @@ import (
 // Fold rebuilds the access intervals in memory with the same rule as
 // Apply (recompute), then writes the state and the intervals with COPY.
 func (*Access) Fold() Fold {
-	return &accessFold{orgs: map[string]*foldOrg{}, companies: map[string]*foldCompany{}, users: map[string]*foldUser{}}
+	return &accessFold{orgs: map[string]*foldOrg{}, companies: map[string]*foldCompany{}, users: map[string]*foldUser{},
+		eff: make(domain.Permissions, len(domain.AllPermissions)), sets: map[uint16]domain.Permissions{}}
 }
 
 type foldOrg struct {
@@ -79,9 +80,6 @@ func (f *accessFold) interned(eff domain.Permissions) domain.Permissions {
 	}
 	if set, ok := f.sets[key]; ok {
 		return set
-	}
-	if f.sets == nil {
-		f.sets = map[uint16]domain.Permissions{}
 	}
 	set := maps.Clone(eff)
 	f.sets[key] = set
@@ -197,9 +195,6 @@ func (f *accessFold) recompute(u *foldUser, at time.Time) {
 	companyOK := u.st.company == ""
 	if c := f.companies[u.st.company]; c != nil {
 		companyPerms, companyOK = c.perms, c.active
-	}
-	if f.eff == nil {
-		f.eff = make(domain.Permissions, len(domain.AllPermissions))
 	}
 	eff := f.eff
 	domain.EffectivePermissionsInto(eff, o.roles[u.st.role], companyPerms, u.st.perms)
