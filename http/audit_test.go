@@ -264,6 +264,30 @@ func TestHashChainDetectsTampering(t *testing.T) {
 		}
 		check(t, o, "altered", ps[0])
 	})
+	t.Run("changed schema version", func(t *testing.T) {
+		t.Parallel()
+		h, o := setup(t)
+		p := position(t, h, `SELECT max(position) FROM events WHERE org_id = $1 AND event_type = 'UserCreated'`, o.id)
+		if _, err := h.pool.Exec(t.Context(), `UPDATE events SET schema_version = schema_version + 1 WHERE position = $1`, p); err != nil {
+			t.Fatal(err)
+		}
+		check(t, o, "altered", p)
+	})
+	t.Run("event moved to another organization's log", func(t *testing.T) {
+		t.Parallel()
+		h, o := setup(t)
+		other := h.newOrg("third")
+		other.setup()
+		h.caughtUp(t)
+		p := position(t, h, `SELECT min(position) FROM events WHERE org_id = $1 AND event_type = 'UserCreated'`, o.id)
+		// The receiving chain sees an event it never sealed; the first
+		// chain misses one.
+		if _, err := h.pool.Exec(t.Context(), `UPDATE events SET org_id = $2 WHERE position = $1`, p, other.id); err != nil {
+			t.Fatal(err)
+		}
+		check(t, o, "deleted", p)
+		check(t, other, "inserted", p)
+	})
 	t.Run("inserted event", func(t *testing.T) {
 		t.Parallel()
 		h, o := setup(t)
@@ -292,4 +316,81 @@ func accessFacts(entries []projections.AccessEntry) []string {
 		out = append(out, fmt.Sprintf("%s %v", e.UserID, e.Permissions))
 	}
 	return out
+}
+
+// A database whose log was sealed before migration 00016 cuts over to the
+// second hash rule at the position after its last event: the chain before
+// it stays sealed by the first rule, whoever re-computes it.
+func TestHashChainCutOver(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	for i := 0; i < 4; i++ {
+		o.createUser(company, fmt.Sprintf("u%d@globex.test", i))
+	}
+	h.caughtUp(t)
+	ctx := t.Context()
+	ps := func(q string) []int64 {
+		rows, err := h.pool.Query(ctx, q, o.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for rows.Next() {
+			var p int64
+			if err := rows.Scan(&p); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, p)
+		}
+		if rows.Err() != nil || len(out) < 4 {
+			t.Fatalf("positions: %v %v", out, rows.Err())
+		}
+		return out
+	}
+	created := ps(`SELECT position FROM events WHERE org_id = $1 AND event_type = 'UserCreated' ORDER BY position`)
+	first := ps(`SELECT position FROM events WHERE org_id = $1 ORDER BY position`)[0]
+	cutOver := created[2]
+	verify := func() map[string]any { return o.staff("GET", "/audit/verify", nil).json(t) }
+
+	// This database was sealed with the second rule throughout. Were the
+	// cut-over later, the events before it would not match their seals:
+	// verify reads the rule.
+	if _, err := h.pool.Exec(ctx, `UPDATE chain_rule SET v2_from = $1`, cutOver); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := verify()["problem"].(map[string]any); p == nil || p["kind"] != "altered" || p["position"].(float64) != float64(first) {
+		t.Fatalf("verify with a later cut-over than the seals: %v; want altered at %d", p, first)
+	}
+	// A rebuild seals the events before the cut-over with the first rule.
+	store := eventstore.New(h.pool)
+	if _, err := projections.Rebuild(context.Background(), store, projections.NewChain(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(); r["ok"] != true || r["events"].(float64) < 9 {
+		t.Fatalf("verify after the rebuild: %v", r)
+	}
+	// Both rules cover the data; only the second covers the schema version.
+	if _, err := h.pool.Exec(ctx, `UPDATE events SET schema_version = schema_version + 1 WHERE position = $1`, created[0]); err != nil {
+		t.Fatal(err)
+	}
+	if r := verify(); r["ok"] != true {
+		t.Fatalf("the first rule covers the schema version after all: %v", r)
+	}
+	if _, err := h.pool.Exec(ctx, `UPDATE events SET schema_version = schema_version + 1 WHERE position = $1`, cutOver); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := verify()["problem"].(map[string]any); p == nil || p["kind"] != "altered" || p["position"].(float64) != float64(cutOver) {
+		t.Fatalf("verify after changing the schema version at the cut-over: %v; want altered at %d", p, cutOver)
+	}
+	if _, err := h.pool.Exec(ctx, `UPDATE events SET schema_version = schema_version - 1 WHERE position = $1`, cutOver); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.pool.Exec(ctx, `UPDATE events SET data = jsonb_set(data, '{email}', '"mallory@evil.test"') WHERE position = $1`, created[1]); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := verify()["problem"].(map[string]any); p == nil || p["kind"] != "altered" || p["position"].(float64) != float64(created[1]) {
+		t.Fatalf("verify after changing data before the cut-over: %v; want altered at %d", p, created[1])
+	}
 }

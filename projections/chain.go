@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,7 +21,11 @@ import (
 // Chain seals each organization's events into a hash chain, following the
 // commit order like any read model (consumer group "chain"), so appends
 // never serialize on it. Its lag is the sealing lag.
-type Chain struct{}
+type Chain struct {
+	// rule is read from chain_rule on first use: it never changes once the
+	// migration that made it has run.
+	rule atomic.Pointer[hashRule]
+}
 
 // NewChain returns the sealer.
 func NewChain() *Chain { return &Chain{} }
@@ -28,7 +33,8 @@ func NewChain() *Chain { return &Chain{} }
 // Name is the consumer group.
 func (*Chain) Name() string { return "chain" }
 
-// Tables are the sealer's tables.
+// Tables are the sealer's tables. chain_rule is not one of them: a rebuild
+// must seal with the rules the events were sealed with.
 func (*Chain) Tables() []string { return []string{"event_chain", "chain_heads"} }
 
 // StreamPrefix: every stream is sealed.
@@ -37,61 +43,116 @@ func (*Chain) StreamPrefix() string { return "" }
 // genesis is the "previous hash" of an organization's first event.
 var genesis = make([]byte, sha256.Size)
 
-// EventHash is the chain rule: SHA-256 over the previous hash and the
-// event's canonical content (id, stream, type, data and metadata as
-// stored, recorded time, each length-prefixed, with a fixed placeholder
-// where position, stream version and schema version were meant to be: see
-// appendHashed). The chain row itself records the position.
-func EventHash(prev []byte, e eventstore.RecordedEvent) []byte {
-	sum := sha256.Sum256(appendHashed(nil, prev, e))
+// hashRule says which rule seals an event: the first before the cut-over
+// position v2From, the second from it on (migration 00016). Choosing by
+// position makes the sealer, a rebuild and verify agree on every event.
+type hashRule struct{ v2From int64 }
+
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func loadHashRule(ctx context.Context, q rowQuerier) (hashRule, error) {
+	var r hashRule
+	if err := q.QueryRow(ctx, `SELECT v2_from FROM chain_rule`).Scan(&r.v2From); err != nil {
+		return r, fmt.Errorf("chain hash rule: %w", err)
+	}
+	return r, nil
+}
+
+// hashRule returns the rule, reading it with q the first time.
+func (c *Chain) hashRule(ctx context.Context, q rowQuerier) (hashRule, error) {
+	if r := c.rule.Load(); r != nil {
+		return *r, nil
+	}
+	r, err := loadHashRule(ctx, q)
+	if err != nil {
+		return r, err
+	}
+	c.rule.Store(&r)
+	return r, nil
+}
+
+// hash is the chain link of e: SHA-256 over what appendHashed gives.
+func (r hashRule) hash(prev []byte, e eventstore.RecordedEvent) []byte {
+	sum := sha256.Sum256(r.appendHashed(nil, prev, e))
 	return sum[:]
 }
 
-// appendHashed appends to b what EventHash hashes. Building it in one
-// buffer and hashing it with Sum256 allocates nothing when b has room: a
-// whole-log rebuild hashes every event.
-func appendHashed(b, prev []byte, e eventstore.RecordedEvent) []byte {
-	field := func(f []byte) {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
-		b = append(b, f...)
+// appendHashed appends to b what the chain hashes for e under its rule.
+// Building it in one buffer and hashing it with Sum256 allocates nothing
+// when b has room: a whole-log rebuild hashes every event.
+func (r hashRule) appendHashed(b, prev []byte, e eventstore.RecordedEvent) []byte {
+	if e.Position < r.v2From {
+		return appendHashedV1(b, prev, e)
 	}
-	text := func(s string) {
-		b = binary.BigEndian.AppendUint64(b, uint64(len(s)))
-		b = append(b, s...)
-	}
-	// The first version of this function wrote each number into the
-	// 8-byte buffer it then wrote the length of into, so what it hashed
-	// for a number was the length 8, twice: position, stream version and
-	// schema version never reached the hash. Stored chains were sealed
-	// that way, so it stays that way here (TestEventHashIsStable); a
-	// chain that covers them needs a new hash version beside this one.
-	placeholder := func() {
-		b = binary.BigEndian.AppendUint64(b, 8)
-		b = binary.BigEndian.AppendUint64(b, 8)
-	}
-	field(prev)
-	placeholder() // where the position was meant to be
-	field(e.ID[:])
-	text(e.StreamID)
-	placeholder() // stream version
-	text(e.Type)
-	placeholder() // schema version
+	return appendHashedV2(b, prev, e)
+}
+
+// hashV2Tag starts what the second rule hashes, so that no input of one
+// rule can be read as an input of the other.
+const hashV2Tag = "gatehouse event chain v2\x00"
+
+// appendHashedV2 is the second rule: the previous hash and every column
+// of the event as stored, numbers as 8 bytes big-endian and the rest
+// length-prefixed: position, id, organization, stream, stream version,
+// type, schema version, data and metadata as stored, recorded time.
+func appendHashedV2(b, prev []byte, e eventstore.RecordedEvent) []byte {
+	in := hashInput(append(b, hashV2Tag...))
+	in = in.field(prev).number(e.Position).field(e.ID[:]).text(e.OrgID).text(e.StreamID).
+		number(int64(e.StreamVersion)).text(e.Type).number(int64(e.SchemaVersion))
+	return in.content(e)
+}
+
+// appendHashedV1 is the first rule: the previous hash and the event's id,
+// stream, type, data and metadata as stored, and recorded time, each
+// length-prefixed, with a fixed placeholder where position, stream version
+// and schema version were meant to be.
+func appendHashedV1(b, prev []byte, e eventstore.RecordedEvent) []byte {
+	// This rule wrote each number into the 8-byte buffer it then wrote the
+	// length of into, so what it hashed for a number was the length 8,
+	// twice. Chains were sealed that way before the cut-over, so it stays
+	// that way here (TestEventHashIsStable).
+	const placeholder = 8
+	in := hashInput(b).field(prev).
+		number(placeholder).number(placeholder). // where the position was meant to be
+		field(e.ID[:]).text(e.StreamID).
+		number(placeholder).number(placeholder). // stream version
+		text(e.Type).
+		number(placeholder).number(placeholder) // schema version
+	return in.content(e)
+}
+
+// hashInput is what a hash rule builds, appended to in place.
+type hashInput []byte
+
+func (in hashInput) number(n int64) hashInput { return binary.BigEndian.AppendUint64(in, uint64(n)) }
+
+func (in hashInput) field(f []byte) hashInput { return append(in.number(int64(len(f))), f...) }
+
+func (in hashInput) text(s string) hashInput { return append(in.number(int64(len(s))), s...) }
+
+// content ends both rules: the data and metadata as stored, then the
+// recorded time. The data as stored keeps personal fields sealed, so
+// erasure keeps the chain.
+func (in hashInput) content(e eventstore.RecordedEvent) []byte {
 	stored := e.Stored
 	if stored == nil {
 		stored = e.Data
 	}
-	field(stored) // as stored: sealed personal fields stay sealed, so erasure keeps the chain
-	field(e.RawMetadata)
 	var at [len(time.RFC3339Nano) + 8]byte
-	field(e.RecordedAt.UTC().AppendFormat(at[:0], time.RFC3339Nano))
-	return b
+	return in.field(stored).field(e.RawMetadata).field(e.RecordedAt.UTC().AppendFormat(at[:0], time.RFC3339Nano))
 }
 
 // Apply seals one event onto its organization's chain; an event sealed
 // before is left as it is.
-func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, _ domain.Event) error {
+func (c *Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, _ domain.Event) error {
 	if e.OrgID == "" {
 		return nil
+	}
+	rule, err := c.hashRule(ctx, tx)
+	if err != nil {
+		return err
 	}
 	// Within a delivery the head is remembered, so a batch reads each
 	// organization's head once (the delivery never hands an event sealed
@@ -100,12 +161,12 @@ func (*Chain) Apply(ctx context.Context, tx pgx.Tx, e eventstore.RecordedEvent, 
 	head, remembered := memo[chainHeadKey(e.OrgID)].(sealedHead)
 	if !remembered {
 		head = sealedHead{hash: genesis}
-		err := tx.QueryRow(ctx, `SELECT seq, hash FROM chain_heads WHERE org_id = $1 FOR UPDATE`, e.OrgID).Scan(&head.seq, &head.hash)
+		err = tx.QueryRow(ctx, `SELECT seq, hash FROM chain_heads WHERE org_id = $1 FOR UPDATE`, e.OrgID).Scan(&head.seq, &head.hash)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("chain head of %s: %w", e.OrgID, err)
 		}
 	}
-	hash := EventHash(head.hash, e)
+	hash := rule.hash(head.hash, e)
 	seq := head.seq + 1
 	if memo != nil {
 		memo[chainHeadKey(e.OrgID)] = sealedHead{seq: seq, hash: hash}
@@ -204,6 +265,10 @@ func Verify(ctx context.Context, store *eventstore.Store, org domain.OrgID) (Ver
 		return Verification{}, err
 	}
 	v := Verification{OK: true, Head: head}
+	rule, err := loadHashRule(ctx, pool)
+	if err != nil {
+		return v, err
+	}
 	type seal struct {
 		seq, position int64
 		hash          []byte
@@ -223,7 +288,7 @@ func Verify(ctx context.Context, store *eventstore.Store, org domain.OrgID) (Ver
 	}
 	exists := func(q string, position int64) (bool, error) {
 		var ok bool
-		err := pool.QueryRow(ctx, q, position).Scan(&ok)
+		err := pool.QueryRow(ctx, q, position, string(org)).Scan(&ok)
 		return ok, err
 	}
 	prev := genesis
@@ -278,14 +343,16 @@ func Verify(ctx context.Context, store *eventstore.Store, org domain.OrgID) (Ver
 			}
 			s := seals[si]
 			if s.position != e.Position {
-				inChain, err := exists(`SELECT EXISTS (SELECT 1 FROM event_chain WHERE position = $1)`, e.Position)
+				inChain, err := exists(`SELECT EXISTS (SELECT 1 FROM event_chain WHERE position = $1 AND org_id = $2)`, e.Position)
 				if err != nil {
 					return v, err
 				}
 				if !inChain {
 					return fail(v, e.Position, "inserted", "an event of this organization that the chain does not hold", start), nil
 				}
-				stored, err := exists(`SELECT EXISTS (SELECT 1 FROM events WHERE position = $1)`, s.position)
+				// An event moved to another organization's log is deleted
+				// from this one, and inserted into that one.
+				stored, err := exists(`SELECT EXISTS (SELECT 1 FROM events WHERE position = $1 AND org_id = $2)`, s.position)
 				if err != nil {
 					return v, err
 				}
@@ -294,7 +361,7 @@ func Verify(ctx context.Context, store *eventstore.Store, org domain.OrgID) (Ver
 				}
 				return fail(v, s.position, "reordered", "events are not in the order they were sealed", start), nil
 			}
-			h := EventHash(prev, e)
+			h := rule.hash(prev, e)
 			if string(h) != string(s.hash) {
 				return fail(v, e.Position, "altered", "the event's content does not match its seal", start), nil
 			}
@@ -329,8 +396,15 @@ func fail(v Verification, position int64, kind, detail string, start time.Time) 
 // ScanMetadata: the chain hashes the stored metadata, so a rebuild reads it.
 func (*Chain) ScanMetadata() bool { return true }
 
+// prepareFold reads the hash rule for the fold, which has no context of
+// its own to read it with.
+func (c *Chain) prepareFold(ctx context.Context, conn *pgx.Conn) error {
+	_, err := c.hashRule(ctx, conn)
+	return err
+}
+
 // Fold seals the whole log in memory and writes the chain with COPY.
-func (*Chain) Fold() Fold { return &chainFold{heads: map[string]*chainHead{}} }
+func (c *Chain) Fold() Fold { return &chainFold{heads: map[string]*chainHead{}, rule: c.rule.Load()} }
 
 type chainHead struct {
 	seq, position int64
@@ -345,6 +419,8 @@ type chainRow struct {
 }
 
 type chainFold struct {
+	// rule is nil when the fold was made before the rule was read.
+	rule  *hashRule
 	heads map[string]*chainHead
 	// rows has a row per event, kept small as there are as many as events,
 	// in chunks: growing one slice of a million rows copied it again and
@@ -361,12 +437,15 @@ func (f *chainFold) Add(e eventstore.RecordedEvent, _ domain.Event) error {
 	if e.OrgID == "" {
 		return nil
 	}
+	if f.rule == nil {
+		return errors.New("seal events: the chain's hash rule was not read before the fold")
+	}
 	h := f.heads[e.OrgID]
 	if h == nil {
 		h = &chainHead{hash: genesis, org: idArg(e.OrgID)}
 		f.heads[e.OrgID] = h
 	}
-	f.buf = appendHashed(f.buf[:0], h.hash, e)
+	f.buf = f.rule.appendHashed(f.buf[:0], h.hash, e)
 	h.seq++
 	h.position = e.Position
 	if len(f.rows) == 0 || len(f.rows[len(f.rows)-1]) == chainChunk {

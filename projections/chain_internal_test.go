@@ -9,11 +9,15 @@ import (
 )
 
 // The chain's rebuild keeps its rows in chunks: given more events than
-// two chunks hold, in two organizations, when the rows are read for COPY,
+// two chunks hold, in two organizations, cut over to the second hash rule
+// within the first chunk, when the rows are read for COPY,
 // then every event comes once, in order, with its organization's next
 // sequence number and the hash the live read model would give it.
 func TestChainFoldGivesEveryRowAcrossChunks(t *testing.T) {
-	f := (&Chain{}).Fold().(*chainFold)
+	rule := hashRule{v2From: chainChunk}
+	c := &Chain{}
+	c.rule.Store(&rule)
+	f := c.Fold().(*chainFold)
 	orgs := []string{uuid.NewString(), uuid.NewString()}
 	const n = 2*chainChunk + 5
 	prev := map[string][]byte{orgs[0]: genesis, orgs[1]: genesis}
@@ -24,7 +28,7 @@ func TestChainFoldGivesEveryRowAcrossChunks(t *testing.T) {
 		if err := f.Add(e, nil); err != nil {
 			t.Fatal(err)
 		}
-		prev[e.OrgID] = EventHash(prev[e.OrgID], e)
+		prev[e.OrgID] = rule.hash(prev[e.OrgID], e)
 		want[i] = prev[e.OrgID]
 	}
 	if len(f.rows) != 3 {

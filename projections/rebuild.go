@@ -27,6 +27,11 @@ type Folder interface {
 	Fold() Fold
 }
 
+// foldPreparer is a Folder that reads what its fold needs first.
+type foldPreparer interface {
+	prepareFold(ctx context.Context, conn *pgx.Conn) error
+}
+
 // RebuildProgress reports how far a rebuild is: events read so far, of
 // about total.
 type RebuildProgress func(done, total int64)
@@ -216,6 +221,11 @@ func newRebuildTarget(ctx context.Context, store *eventstore.Store, p Projection
 	}
 	t := &rebuildTarget{p: p, conn: conn, schema: "rebuild_" + p.Name(), prefix: p.StreamPrefix()}
 	if f, ok := p.(Folder); ok {
+		if pf, ok := p.(foldPreparer); ok {
+			if err := pf.prepareFold(ctx, conn); err != nil {
+				return t, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+			}
+		}
 		t.fold = f.Fold()
 	}
 	setup := fmt.Sprintf(`DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s;`, t.schema)
