@@ -79,5 +79,5 @@ func (c *staffTokenCache) listening(on bool) {
 // hears revocations (see staffTokenCache); without it every request looks
 // its token up. Call it before wake runs.
 func (a *App) WatchStaffTokens(wake *eventstore.Wakeup) {
-	wake.Watch(StaffTokensChannel, eventstore.Watcher{Notified: a.staffTokens.forget, Listening: a.staffTokens.listening})
+	wake.Watch(StaffTokensChannel, eventstore.Watcher{Notified: func(string) { a.staffTokens.forget() }, Listening: a.staffTokens.listening})
 }

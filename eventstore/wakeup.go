@@ -25,13 +25,13 @@ type Wakeup struct {
 	// watchers are told of notifications on other channels, and whether
 	// the listener is connected (a watcher that caches must not trust its
 	// cache while notifications can be missed).
-	watchers map[string]Watcher
+	watchers map[string][]Watcher
 }
 
 // Watcher follows a notification channel through the Wakeup's connection.
 type Watcher struct {
-	// Notified runs for each notification on the channel.
-	Notified func()
+	// Notified runs for each notification on the channel, with its payload.
+	Notified func(payload string)
 	// Listening runs with true once the channel is listened to (every
 	// notification from then on arrives), and with false when the
 	// connection is lost (notifications may be missed until the next true).
@@ -39,25 +39,28 @@ type Watcher struct {
 }
 
 // Watch follows channel with the listener's connection; call it before Run.
+// A channel may have several watchers.
 func (w *Wakeup) Watch(channel string, watcher Watcher) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.watchers == nil {
-		w.watchers = map[string]Watcher{}
+		w.watchers = map[string][]Watcher{}
 	}
-	w.watchers[channel] = watcher
+	w.watchers[channel] = append(w.watchers[channel], watcher)
 }
 
 // watched is a copy of the watchers, to call outside the lock.
-func (w *Wakeup) watched() map[string]Watcher {
+func (w *Wakeup) watched() map[string][]Watcher {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return maps.Clone(w.watchers)
 }
 
 func (w *Wakeup) listening(on bool) {
-	for _, wt := range w.watched() {
-		wt.Listening(on)
+	for _, ws := range w.watched() {
+		for _, wt := range ws {
+			wt.Listening(on)
+		}
 	}
 }
 
@@ -110,8 +113,8 @@ func (w *Wakeup) listen(ctx context.Context) error {
 			w.broadcast()
 			continue
 		}
-		if wt, ok := w.watched()[n.Channel]; ok {
-			wt.Notified()
+		for _, wt := range w.watched()[n.Channel] {
+			wt.Notified(n.Payload)
 		}
 	}
 }

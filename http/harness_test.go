@@ -93,13 +93,17 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	clk := &clock{t: time.Now().UTC().Truncate(time.Microsecond)}
 	ctx, cancel := context.WithCancel(context.Background())
 	wake := eventstore.NewWakeup(pool.Config().ConnString(), zerolog.Nop())
-	go wake.Run(ctx)
 	users := projections.NewUsers(store)
+	reg := prometheus.NewRegistry()
+	// Every test that asks GET /access asks the cache, and so checks that
+	// it forgets what changes.
+	access := projections.NewAccessCache(users, reg)
+	access.Watch(wake)
+	go wake.Run(ctx)
 	runner, err := projections.NewRunner(store, wake, testLog(t), users, projections.NewCompanies(), projections.NewRoles(), projections.NewOrgs(), projections.NewChain(), projections.NewAccess())
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(projections.NewLagCollector(pool))
 	sealer, err := commands.NewSealer(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -131,7 +135,7 @@ func newHarnessWith(t testing.TB, pool *pgxpool.Pool, opts harnessOptions) *harn
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
 	<-runner.Running()
-	srv, err := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
+	srv, err := gatehttp.NewServer(gatehttp.Deps{App: app, Users: users, Access: access, Log: zerolog.Nop(), Clock: clk.Now, Metrics: reg,
 		Ready: func(ctx context.Context) error { return migrations.CheckCurrent(ctx, pool) }},
 		// Read-your-writes waits longer than in production (2 s): every
 		// package's tests share one PostgreSQL server, whose oldest open

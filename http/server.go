@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"gatehouse/commands"
+	"gatehouse/domain"
 	"gatehouse/projections"
 )
 
@@ -45,13 +46,14 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	app    *commands.App
-	users  *projections.Users
-	ready  func(context.Context) error
-	log    zerolog.Logger
-	cfg    Config
-	now    func() time.Time
-	router *mux.Router
+	app     *commands.App
+	users   *projections.Users
+	decider AccessDecider
+	ready   func(context.Context) error
+	log     zerolog.Logger
+	cfg     Config
+	now     func() time.Time
+	router  *mux.Router
 
 	metrics     *httpMetrics
 	limiter     *ipLimiter
@@ -61,10 +63,19 @@ type Server struct {
 	pages       *pages
 }
 
+// AccessDecider decides whether a user of org may enter the portal (found
+// is false for no such user).
+type AccessDecider interface {
+	Access(ctx context.Context, org domain.OrgID, id domain.UserID) (d projections.Decision, found bool, err error)
+}
+
 // Deps are the server's collaborators.
 type Deps struct {
 	App   *commands.App
 	Users *projections.Users
+	// Access answers GET /access/{id}; Users when nil. A
+	// projections.AccessCache keeps the answers between requests.
+	Access AccessDecider
 	// Ready reports whether the service can serve (database reachable,
 	// schema current); /readyz answers 503 while it returns an error.
 	Ready func(context.Context) error
@@ -90,7 +101,10 @@ func NewServer(d Deps, cfg Config) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = prometheus.NewRegistry()
 	}
-	s := &Server{app: d.App, users: d.Users, ready: d.Ready, log: d.Log, cfg: cfg, now: d.Clock,
+	if d.Access == nil {
+		d.Access = d.Users
+	}
+	s := &Server{app: d.App, users: d.Users, decider: d.Access, ready: d.Ready, log: d.Log, cfg: cfg, now: d.Clock,
 		metrics: newHTTPMetrics(d.Metrics), metricsPage: promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})}
 	s.openapiJSON, s.openapiErr = openAPIJSON()
 	if cfg.PortalRatePerMinute == 0 {

@@ -431,6 +431,11 @@ func swap(ctx context.Context, conn *pgx.Conn, p Projection, schema string, curs
 			return fmt.Errorf("rebuild %s: swap %s: %w", p.Name(), t, err)
 		}
 	}
+	// The swapped-in tables have no triggers; those of them that access
+	// decisions read get theirs, and every kept decision is dropped.
+	if _, err := tx.Exec(ctx, `SELECT gatehouse_access_triggers($1)`, p.Tables()); err != nil {
+		return fmt.Errorf("rebuild %s: swap: access triggers: %w", p.Name(), err)
+	}
 	if _, err := tx.Exec(ctx, `UPDATE public.watermill_offsets_events SET offset_acked = $2, last_processed_transaction_id = $3::text::xid8
 		WHERE consumer_group = $1`, p.Name(), cursor.Position, fmt.Sprint(cursor.TransactionID)); err != nil {
 		return fmt.Errorf("rebuild %s: swap: move offset: %w", p.Name(), err)

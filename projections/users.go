@@ -565,43 +565,6 @@ func (u *Users) Access(ctx context.Context, org domain.OrgID, id domain.UserID) 
 	return in.decide(), true, nil
 }
 
-// TokenAccess answers an access question asked with a staff token.
-type TokenAccess struct {
-	// Org is the token's organization; empty when the token is unknown
-	// or revoked.
-	Org       domain.OrgID
-	UserFound bool
-	Decision  Decision
-}
-
-// AccessByToken resolves a staff token by its hash and decides for one
-// user of the token's organization, in one query: the token lookup was
-// half of what every decision asked of the database.
-func (u *Users) AccessByToken(ctx context.Context, tokenHash string, id domain.UserID) (TokenAccess, error) {
-	var a TokenAccess
-	var in decisionInputs
-	var status *domain.UserStatus
-	targets := append([]any{&a.Org, &status}, in.targets()[1:]...)
-	if !domain.ValidID(string(id)) {
-		id = "00000000-0000-0000-0000-000000000000" // still check the token
-	}
-	err := u.pool.QueryRow(ctx, `SELECT t.org_id, d.status, d.user_perms, d.role_perms, d.company_perms,
-		coalesce(d.company_active, false), coalesce(d.portal_enabled, false) FROM staff_tokens t
-		LEFT JOIN LATERAL (SELECT `+decisionColumns+decisionFrom+` WHERE u.user_id = $2 AND u.org_id = t.org_id) d ON true
-		WHERE t.token_hash = $1 AND NOT t.revoked`, tokenHash, string(id)).Scan(targets...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return TokenAccess{}, nil
-	}
-	if err != nil {
-		return TokenAccess{}, fmt.Errorf("access of %s: %w", id, err)
-	}
-	if status != nil {
-		in.status = *status
-		a.UserFound, a.Decision = true, in.decide()
-	}
-	return a, nil
-}
-
 // decisionColumns and decisionFrom read what an access decision needs
 // for a user u, in the order of decisionInputs.targets.
 const decisionColumns = `u.status, u.permissions AS user_perms, coalesce(r.permissions, '{}') AS role_perms, coalesce(c.permissions, '{}') AS company_perms,

@@ -207,6 +207,8 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	reg.MustRegister(runner.Lag())
 	app := commands.New(commands.Deps{Store: store, Metrics: reg, Sealer: f.sealer})
 	app.WatchStaffTokens(wake) // before the listener runs, which listens to what it watches
+	access := projections.NewAccessCache(users, reg)
+	access.Watch(wake)
 	go wake.Run(runCtx)
 	if f.bus.kind == "sql" {
 		all, err := sagasByName(app, log, reg, "auto-invite", "super-user")
@@ -254,7 +256,7 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	go func() { runnerDone <- runner.Run(runCtx) }()
 
 	server, err := gatehttp.NewServer(gatehttp.Deps{
-		App: app, Users: users, Log: log, Metrics: reg,
+		App: app, Users: users, Access: access, Log: log, Metrics: reg,
 		Ready: func(ctx context.Context) error { return ready(ctx, pool, f.maxLag, groups) },
 	}, gatehttp.Config{PublicURL: f.publicURL, ExposeInviteLinks: f.exposeInviteLinks, MailEnabled: f.smtpURL != "", CSRFKey: f.csrfKey})
 	if err != nil {
