@@ -52,7 +52,7 @@ func (u *Users) WriteCSV(ctx context.Context, w io.Writer, org domain.OrgID, sel
 		args = append(args, ids)
 		q += ` AND u.user_id = ANY($2::text[]::uuid[])`
 	} else {
-		cond, more := sel.Filter.where(len(args))
+		cond, more, _ := sel.Filter.where(len(args))
 		q += cond
 		args = append(args, more...)
 	}

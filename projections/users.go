@@ -389,9 +389,17 @@ var ErrBadCursor = &domain.Error{Kind: domain.KindInvalid, Code: "validation_fai
 // List returns one page of users of org, oldest first, and the cursor of
 // the next page ("" on the last page).
 func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]UserRow, string, error) {
-	q := userSelect + ` WHERE u.org_id = $1`
 	args := []any{string(org)}
-	cond, more := f.where(len(args))
+	cond, more, scoped := f.where(len(args))
+	q := userSelect + ` WHERE u.org_id = $1`
+	if scoped {
+		// The candidates are the organization's already. Said again here,
+		// the condition let a planner that takes the organization for small
+		// (a new one, after statistics were gathered without it) scan it
+		// whole and test each user against the candidates: 10 ms for 5,000
+		// users against 0.2 ms from the candidates by primary key.
+		q = userSelect + ` WHERE true`
+	}
 	q += cond
 	args = append(args, more...)
 	if f.Cursor != "" {
@@ -421,10 +429,10 @@ func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]Use
 }
 
 // where renders the filter's conditions, numbering parameters after the
-// n already used, of which the organization is the first.
-func (f UserFilter) where(n int) (string, []any) {
+// n already used, of which the organization is the first. scoped is true
+// when the conditions alone keep to the organization's users.
+func (f UserFilter) where(n int) (cond string, args []any, scoped bool) {
 	var q string
-	var args []any
 	if f.Status != "" {
 		args = append(args, string(f.Status))
 		q += fmt.Sprintf(" AND u.status = $%d", n+len(args))
@@ -451,7 +459,7 @@ func (f UserFilter) where(n int) (string, []any) {
 		from, to, ok := localPartRange(s)
 		if !ok {
 			q += " AND (u.email_search LIKE " + like + " OR (" + name("u") + "))"
-			return q, args
+			return q, args, false
 		}
 		// A search for an address: the candidates come from a range of
 		// users_view_org_email_local, and the LIKE checks them. Written as
@@ -467,8 +475,9 @@ func (f UserFilter) where(n int) (string, []any) {
 		}
 		q += " AND u.user_id IN (SELECT m.user_id FROM users_view m WHERE m.org_id = $1 AND " + rng + " AND m.email_search LIKE " + like +
 			" UNION ALL SELECT m.user_id FROM users_view m WHERE m.org_id = $1 AND " + name("m") + ")"
+		return q, args, true
 	}
-	return q, args
+	return q, args, false
 }
 
 // emailLocalReversed is the indexed expression of

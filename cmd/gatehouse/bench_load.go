@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -290,19 +291,9 @@ type lagBuckets map[float64]uint64
 // event took from its recording to the commit of the read models, which
 // the lag measured by searching includes, without the search.
 func (s *benchSite) readModelLag(ctx context.Context) (lagBuckets, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/metrics", nil)
+	families, err := serverMetrics(ctx, s.client, s.base)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("read metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("read metrics: %w", err)
 	}
 	f := families["gatehouse_read_model_lag_seconds"]
 	if f == nil || len(f.GetMetric()) == 0 || f.GetMetric()[0].GetHistogram() == nil {
@@ -314,6 +305,44 @@ func (s *benchSite) readModelLag(ctx context.Context) (lagBuckets, error) {
 		out[b.GetUpperBound()] = b.GetCumulativeCount()
 	}
 	return out, nil
+}
+
+// accessLookups reads how many access decisions the server's cache has
+// answered (hits) out of all it was asked.
+func accessLookups(ctx context.Context, base string) (hits, all float64, err error) {
+	families, err := serverMetrics(ctx, http.DefaultClient, base)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, m := range families["gatehouse_access_cache_lookups_total"].GetMetric() {
+		v := m.GetCounter().GetValue()
+		all += v
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "result" && l.GetValue() == "hit" {
+				hits += v
+			}
+		}
+	}
+	return hits, all, nil
+}
+
+// serverMetrics reads the server's /metrics page.
+func serverMetrics(ctx context.Context, client *http.Client, base string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("read metrics: %w", err)
+	}
+	return families, nil
 }
 
 // quantileSince is the q-quantile, in milliseconds, of the events observed
