@@ -56,6 +56,15 @@ func (w *Wakeup) watched() map[string][]Watcher {
 	return maps.Clone(w.watchers)
 }
 
+// watchersOf is channel's watchers, without copying the map: every change
+// a decision depends on is a notification (see projections.AccessCache).
+// Watch only appends, so the slice read here stays as it was.
+func (w *Wakeup) watchersOf(channel string) []Watcher {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.watchers[channel]
+}
+
 func (w *Wakeup) listening(on bool) {
 	for _, ws := range w.watched() {
 		for _, wt := range ws {
@@ -113,7 +122,7 @@ func (w *Wakeup) listen(ctx context.Context) error {
 			w.broadcast()
 			continue
 		}
-		for _, wt := range w.watched()[n.Channel] {
+		for _, wt := range w.watchersOf(n.Channel) {
 			wt.Notified(n.Payload)
 		}
 	}
