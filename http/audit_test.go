@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"gatehouse/domain"
 	"gatehouse/eventstore"
 	"gatehouse/projections"
@@ -336,16 +338,9 @@ func TestHashChainCutOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []int64
-		for rows.Next() {
-			var p int64
-			if err := rows.Scan(&p); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, p)
-		}
-		if rows.Err() != nil || len(out) < 4 {
-			t.Fatalf("positions: %v %v", out, rows.Err())
+		out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(out) < 4 {
+			t.Fatalf("positions: %v %v", out, err)
 		}
 		return out
 	}
