@@ -209,7 +209,6 @@ func (s *Store) sendGroup(ctx context.Context, group []*pendingAppend) (_ []Appe
 	for _, p := range group {
 		queueAppend(b, p.req)
 	}
-	b.Queue(`SELECT pg_notify($1, '')`, NotifyChannel)
 	br := s.pool.SendBatch(ctx, b)
 	results := make([]AppendResult, len(group))
 	loser = -1
@@ -235,13 +234,10 @@ func (s *Store) sendGroup(ctx context.Context, group []*pendingAppend) (_ []Appe
 			Version:       p.req.ExpectedVersion + len(p.req.Events),
 		}
 	}
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return nil, -1, fmt.Errorf("group commit: notify: %w", err)
-	}
 	if err := br.Close(); err != nil {
 		return nil, -1, fmt.Errorf("group commit: commit: %w", err)
 	}
+	s.announce()
 	return results, -1, nil
 }
 

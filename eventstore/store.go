@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,8 +38,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// NotifyChannel is the LISTEN/NOTIFY channel every append signals on commit,
-// so subscribers wake up without polling.
+// NotifyChannel is the LISTEN/NOTIFY channel appends are announced on once
+// they have committed (see announcer.go), so subscribers wake up without
+// polling.
 const NotifyChannel = "gatehouse_events"
 
 // Metadata travels with every event: who did it, why, and how it relates to
@@ -160,6 +162,9 @@ type Store struct {
 	groupOnce     sync.Once
 	group         *groupCommitter
 	groupStats    groupStats
+
+	announceOnce sync.Once
+	announcer    atomic.Pointer[announcer]
 }
 
 // New returns a store on pool. Concurrent appends are written together
@@ -196,9 +201,39 @@ func (s *Store) subscriberPool() (*pgxpool.Pool, error) {
 // the caller).
 func (s *Store) Close() {
 	s.stopCommitters()
+	s.announceOnce.Do(func() {}) // none starts after this
+	if a := s.announcer.Load(); a != nil {
+		a.close()
+	}
 	if s.subPool != nil {
 		s.subPool.Close()
 	}
+}
+
+// announce has what committed so far announced on NotifyChannel.
+func (s *Store) announce() {
+	s.announceOnce.Do(func() {
+		s.announcer.Store(newAnnouncer(func(ctx context.Context) error {
+			pool, err := s.subscriberPool()
+			if err != nil {
+				return err
+			}
+			_, err = pool.Exec(ctx, `SELECT pg_notify($1, '')`, NotifyChannel)
+			return err
+		}))
+	})
+	if a := s.announcer.Load(); a != nil { // nil when the store was closed first
+		a.announce()
+	}
+}
+
+// AnnouncementsFailed counts announcements that could not be sent; the
+// subscribers they were for found the events at their next poll.
+func (s *Store) AnnouncementsFailed() int64 {
+	if a := s.announcer.Load(); a != nil {
+		return a.failed.Load()
+	}
+	return 0
 }
 
 // Pool is the store's connection pool, for adapters that share it.
@@ -213,7 +248,8 @@ RETURNING position`
 
 // Append stores the events and runs the request's statements in one
 // transaction, sent to the server in one round trip (a pgx batch runs as an
-// implicit transaction). Subscribers are woken by a NOTIFY sent on commit.
+// implicit transaction). Subscribers are woken by a NOTIFY sent after the
+// commit (see announcer.go).
 func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, error) {
 	if len(req.Events) == 0 {
 		return AppendResult{Version: req.ExpectedVersion}, nil
@@ -232,9 +268,9 @@ func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 func (s *Store) appendAlone(ctx context.Context, req AppendRequest) (AppendResult, error) {
 	b := &pgx.Batch{}
 	queueAppend(b, req)
-	b.Queue(`SELECT pg_notify($1, '')`, NotifyChannel)
 	res, err := s.sendAppend(ctx, b, req)
 	if err == nil {
+		s.announce()
 		return res, nil
 	}
 	if !errors.Is(err, errEventsNotInserted) {
@@ -332,9 +368,6 @@ func (s *Store) sendAppend(ctx context.Context, batch *pgx.Batch, req AppendRequ
 			}
 			return res, fmt.Errorf("append to %s: statement: %w", req.Stream, err)
 		}
-	}
-	if _, err := br.Exec(); err != nil {
-		return res, fmt.Errorf("append to %s: notify: %w", req.Stream, err)
 	}
 	return AppendResult{
 		FirstPosition: positions[0],

@@ -601,3 +601,57 @@ func TestATypedSubscriberReadsOnlyItsTypes(t *testing.T) {
 		}
 	}
 }
+
+// Given a listener on the notification channel, when appends commit, alone
+// or in a group, then a notification follows, and when it arrives their
+// events are visible. (The NOTIFY is sent after the commit, outside the
+// append's transaction: see announcer.go.)
+func TestEveryAppendIsAnnounced(t *testing.T) {
+	t.Parallel()
+	store, pool, url := newStore(t)
+	ctx := context.Background()
+	listener, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN "+eventstore.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	for _, concurrent := range []int{1, 16} {
+		var wg sync.WaitGroup
+		ids := make([]uuid.UUID, concurrent)
+		for i := range concurrent {
+			e := event("Announced", i)
+			ids[i] = e.ID
+			wg.Go(func() {
+				if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: uuid.NewString(), Events: []eventstore.NewEvent{e}}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		// Announcements may have been shared; the last one received covers
+		// every append, which all returned before it was asked for.
+		var last time.Time
+		for {
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := listener.WaitForNotification(wctx)
+			cancel()
+			if err != nil {
+				break
+			}
+			last = time.Now()
+			var visible int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_id = ANY($1)`, ids).Scan(&visible); err != nil {
+				t.Fatal(err)
+			}
+			if visible != concurrent {
+				t.Fatalf("%d appends: notified while %d of them were visible", concurrent, visible)
+			}
+		}
+		if last.IsZero() {
+			t.Fatalf("%d appends: no notification within 2 s", concurrent)
+		}
+	}
+}

@@ -26,22 +26,24 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"gatehouse/eventstore"
 	"gatehouse/migrations"
 )
 
 // benchConfig is what `gatehouse bench` measures and how long.
 type benchConfig struct {
-	reps        int
-	duration    time.Duration
-	warmup      time.Duration
-	lagDuration time.Duration
-	lagRate     int
-	users       int
-	out         string
-	keep        bool
-	quick       bool
-	atScale     bool // only (4)-(6)
-	profile     string
+	reps           int
+	duration       time.Duration
+	warmup         time.Duration
+	lagDuration    time.Duration
+	lagRate        int
+	users          int
+	out            string
+	keep           bool
+	quick          bool
+	atScale        bool // only (4)-(6)
+	profile        string
+	profileClients int
 }
 
 func benchCommand(g *globalFlags) *cobra.Command {
@@ -78,7 +80,8 @@ func benchCommand(g *globalFlags) *cobra.Command {
 	f.BoolVar(&c.keep, "keep-database", false, "keep the benchmark database")
 	f.BoolVar(&c.quick, "quick", false, "measure only (1)-(3): no generated log")
 	f.BoolVar(&c.atScale, "at-scale-only", false, "measure only (4)-(6), on the generated log")
-	f.StringVar(&c.profile, "profile", "bench/cpu-16-clients.pprof", "write the server's CPU profile during the first 16-client repetition here (empty: none)")
+	f.StringVar(&c.profile, "profile", "bench/cpu-16-clients.pprof", "write the server's CPU profile during the first repetition of (2) at --profile-clients here (empty: none)")
+	f.IntVar(&c.profileClients, "profile-clients", 16, "the concurrency of (2) whose first repetition --profile covers")
 	return cmd
 }
 
@@ -148,6 +151,7 @@ var benchConcurrency = []int{1, 4, 16, 64}
 
 type benchResults struct {
 	raw, cmds, cmdP50, cmdP99    map[int]stat
+	rawCPU, cmdCPU               map[int]*cpuPerOp
 	lagP50, lagP99, lagMax       stat
 	lagAchieved, lagInvisible    stat
 	checkP50, checkP99           stat
@@ -185,7 +189,8 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 	if _, err := migrations.Up(ctx, dbURL); err != nil {
 		return err
 	}
-	res := benchResults{raw: map[int]stat{}, cmds: map[int]stat{}, cmdP50: map[int]stat{}, cmdP99: map[int]stat{}}
+	res := benchResults{raw: map[int]stat{}, cmds: map[int]stat{}, cmdP50: map[int]stat{}, cmdP99: map[int]stat{},
+		rawCPU: map[int]*cpuPerOp{}, cmdCPU: map[int]*cpuPerOp{}}
 	admin, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return err
@@ -227,11 +232,18 @@ func benchCommands(ctx context.Context, self, dbURL string, admin *pgx.Conn, c b
 		return fmt.Errorf("create raw insert table: %w", err)
 	}
 	for _, n := range benchConcurrency {
+		res.rawCPU[n] = &cpuPerOp{}
 		for range c.reps {
-			rate, err := rawInsertRate(ctx, dbURL, n, c.duration)
+			var cpu cpuTimes
+			rate, err := rawInsertRate(ctx, dbURL, n, c.duration, func(measure func()) {
+				before := readCPU(ctx, admin, 0)
+				measure()
+				cpu = readCPU(ctx, admin, 0).sub(before)
+			})
 			if err != nil {
 				return err
 			}
+			res.rawCPU[n].add(cpu, rate*c.duration.Seconds())
 			res.raw[n] = append(res.raw[n], rate)
 			logf("raw insert, %d writers: %.0f commits/s", n, rate)
 		}
@@ -253,14 +265,17 @@ func benchCommands(ctx context.Context, self, dbURL string, admin *pgx.Conn, c b
 				return err
 			}
 		}
+		res.cmdCPU[n] = &cpuPerOp{}
 		for rep := range c.reps {
-			if n == 16 && rep == 0 && c.profile != "" {
+			if n == c.profileClients && rep == 0 && c.profile != "" {
 				go srv.profile(c.profile, c.duration, logf)
 			}
+			before := readCPU(ctx, admin, srv.cmd.Process.Pid)
 			rate, lat, err := site.createUsers(ctx, n, c.duration, fmt.Sprintf("c%d-r%d", n, rep))
 			if err != nil {
 				return err
 			}
+			res.cmdCPU[n].add(readCPU(ctx, admin, srv.cmd.Process.Pid).sub(before), rate*c.duration.Seconds())
 			res.cmds[n] = append(res.cmds[n], rate)
 			res.cmdP50[n] = append(res.cmdP50[n], lat.quantile(0.5))
 			res.cmdP99[n] = append(res.cmdP99[n], lat.quantile(0.99))
@@ -479,6 +494,7 @@ func (r benchResults) commandsMarkdown(b *strings.Builder, c benchConfig) {
 		}
 		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s |\n", n, r.raw[n], r.cmds[n], ratio, r.cmdP50[n], r.cmdP99[n])
 	}
+	r.cpuMarkdown(b)
 	if c.warmup > 0 {
 		fmt.Fprintf(b, "\nBefore the repetitions at each concurrency, %s of the same commands run untimed, so that the server's connections are open and its statements prepared, as the raw inserts' pool has its connections open before it is timed.\n", c.warmup)
 	}
@@ -490,6 +506,40 @@ func (r benchResults) commandsMarkdown(b *strings.Builder, c benchConfig) {
 		b.WriteString(" This server runs with autovacuum off, so before (3) the bench ran VACUUM ANALYZE, as autovacuum would have done after the commands' inserts: the statistics then describe a log without the organizations (3) creates, as a server's would for a new customer.")
 	}
 	b.WriteString("\n")
+}
+
+// cpuMarkdown says what one raw commit and one command cost in CPU, and
+// who spent it.
+func (r benchResults) cpuMarkdown(b *strings.Builder) {
+	if r.rawCPU[1] == nil || len(r.rawCPU[1].total) == 0 || r.cmdCPU[1] == nil || len(r.cmdCPU[1].total) == 0 {
+		b.WriteString("\nCPU per operation: not measured (needs /proc and PostgreSQL on this machine).\n")
+		return
+	}
+	b.WriteString("\n### CPU per operation, ms (median of the repetitions)\n\n")
+	b.WriteString("| concurrency | (1) client | (1) PostgreSQL | (1) total | (2) client | (2) server | (2) PostgreSQL: commands' backends | (2) PostgreSQL: read models and reactions | (2) PostgreSQL: rest | (2) total | (1)/(2) total |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	med := func(s stat) string {
+		if len(s) == 0 {
+			return "–"
+		}
+		return num(s.median())
+	}
+	for _, n := range benchConcurrency {
+		rc, cc := r.rawCPU[n], r.cmdCPU[n]
+		if rc == nil || cc == nil {
+			continue
+		}
+		rawPG := stat{}
+		for i := range rc.total {
+			rawPG = append(rawPG, rc.pgCommands[i]+rc.pgSubscribers[i]+rc.pgOther[i])
+		}
+		ratio := "–"
+		if len(rc.total) > 0 && len(cc.total) > 0 && cc.total.median() > 0 {
+			ratio = num(rc.total.median() / cc.total.median())
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, med(rc.client), med(rawPG), med(rc.total),
+			med(cc.client), med(cc.server), med(cc.pgCommands), med(cc.pgSubscribers), med(cc.pgOther), med(cc.total), ratio)
+	}
+	b.WriteString("\nCPU time (user and system) from /proc over each repetition, divided by the operations it completed: the client is the bench process, PostgreSQL's backends are told apart by pg_stat_activity (the server's read models and reactions connect as " + eventstore.SubscriberApplicationName + "), and the rest of PostgreSQL is its WAL writer, checkpointer and other background processes. On a machine whose cores are all busy, throughput follows the total, and the total drifts less than throughput does with the machine's neighbours.\n")
 }
 
 func (r benchResults) atScaleMarkdown(b *strings.Builder, c benchConfig) {
@@ -544,8 +594,10 @@ func dropDatabase(ctx context.Context, serverURL, name string) error {
 }
 
 // rawInsertRate is the commits/s of n writers each inserting one row per
-// transaction, with a pool of n connections.
-func rawInsertRate(ctx context.Context, dbURL string, n int, d time.Duration) (float64, error) {
+// transaction, with a pool of n connections. The writers run inside around,
+// once the pool's connections are open (their backends' CPU can then be
+// read before and after).
+func rawInsertRate(ctx context.Context, dbURL string, n int, d time.Duration, around func(measure func())) (float64, error) {
 	cfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return 0, err
@@ -556,26 +608,39 @@ func rawInsertRate(ctx context.Context, dbURL string, n int, d time.Duration) (f
 		return 0, err
 	}
 	defer pool.Close()
+	conns := make([]*pgxpool.Conn, 0, n)
+	for range n {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return 0, err
+		}
+		conns = append(conns, conn)
+	}
+	for _, conn := range conns {
+		conn.Release()
+	}
 	var done atomic.Int64
 	var firstErr error
 	var once sync.Once
 	var wg sync.WaitGroup
-	stop := time.Now().Add(d)
-	for w := range n {
-		wg.Go(func() {
-			for i := 0; time.Now().Before(stop); i++ {
-				_, err := pool.Exec(ctx, `INSERT INTO bench_raw (event_id, stream_id, stream_version, org_id, event_type, data, metadata)
+	around(func() {
+		stop := time.Now().Add(d)
+		for w := range n {
+			wg.Go(func() {
+				for i := 0; time.Now().Before(stop); i++ {
+					_, err := pool.Exec(ctx, `INSERT INTO bench_raw (event_id, stream_id, stream_version, org_id, event_type, data, metadata)
 					VALUES (gen_random_uuid(), $1, 1, gen_random_uuid(), 'UserCreated', $2, '{}')`,
-					fmt.Sprintf("raw-%d-%d-%d", w, i, time.Now().UnixNano()), `{"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}`)
-				if err != nil {
-					once.Do(func() { firstErr = err })
-					return
+						fmt.Sprintf("raw-%d-%d-%d", w, i, time.Now().UnixNano()), `{"first_name":"Ada","last_name":"Lovelace","email":"ada@example.com"}`)
+					if err != nil {
+						once.Do(func() { firstErr = err })
+						return
+					}
+					done.Add(1)
 				}
-				done.Add(1)
-			}
-		})
-	}
-	wg.Wait()
+			})
+		}
+		wg.Wait()
+	})
 	if firstErr != nil {
 		return 0, fmt.Errorf("raw insert: %w", firstErr)
 	}

@@ -34,6 +34,9 @@ func newRegistry(pool *pgxpool.Pool, store *eventstore.Store) *prometheus.Regist
 			func() float64 { g, _ := store.GroupCommits(); return float64(g) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_group_committed_appends_total", Help: "Appends written in a shared transaction."},
 			func() float64 { _, a := store.GroupCommits(); return float64(a) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gatehouse_append_announcements_failed_total",
+			Help: "NOTIFYs after appends' commits that could not be sent; subscribers found those events at their next poll."},
+			func() float64 { return float64(store.AnnouncementsFailed()) }),
 	)
 	return reg
 }
