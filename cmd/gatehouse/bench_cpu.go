@@ -17,9 +17,9 @@ import (
 // every Linux architecture Go runs on.
 const clockTicks = 100
 
-// cpuTimes is CPU seconds spent so far, by who spent them. Throughput on a
-// shared machine drifts with its neighbours; the CPU an operation costs
-// drifts far less, and says where the time goes.
+// cpuTimes is CPU seconds spent over a measurement, by who spent them.
+// Throughput on a shared machine drifts with its neighbours; the CPU an
+// operation costs drifts far less, and says where the time goes.
 type cpuTimes struct {
 	client, server float64
 	// pgCommands is PostgreSQL's client backends other than subscribers':
@@ -33,28 +33,69 @@ type cpuTimes struct {
 	ok bool
 }
 
-func (c cpuTimes) sub(before cpuTimes) cpuTimes {
-	return cpuTimes{
-		client: c.client - before.client, server: c.server - before.server,
-		pgCommands: c.pgCommands - before.pgCommands, pgSubscribers: c.pgSubscribers - before.pgSubscribers,
-		pgOther: c.pgOther - before.pgOther, ok: c.ok && before.ok,
-	}
+func (c cpuTimes) postgres() float64 { return c.pgCommands + c.pgSubscribers + c.pgOther }
+
+// Who spent CPU, in a cpuSample.
+const (
+	spentByClient = iota
+	spentByServer
+	spentByPGCommands
+	spentByPGSubscribers
+	spentByPGOther
+)
+
+type procSpent struct {
+	seconds float64
+	by      int
 }
 
-func (c cpuTimes) postgres() float64 { return c.pgCommands + c.pgSubscribers + c.pgOther }
+// cpuSample is the CPU each process of interest has spent so far.
+type cpuSample struct {
+	procs map[int]procSpent
+	ok    bool
+}
+
+// sub is what was spent between before and c, by who spent it. A process
+// is counted from before (or from its start, when it started since);
+// one that ended meanwhile is not counted (a backend of a pool closed
+// between the samples would otherwise count negative).
+func (c cpuSample) sub(before cpuSample) cpuTimes {
+	t := cpuTimes{ok: c.ok && before.ok}
+	for pid, p := range c.procs {
+		d := p.seconds
+		if b, ok := before.procs[pid]; ok {
+			d -= b.seconds
+		}
+		switch p.by {
+		case spentByClient:
+			t.client += d
+		case spentByServer:
+			t.server += d
+		case spentByPGCommands:
+			t.pgCommands += d
+		case spentByPGSubscribers:
+			t.pgSubscribers += d
+		default:
+			t.pgOther += d
+		}
+	}
+	return t
+}
 
 // readCPU samples the CPU spent by this process (the clients), the server
 // (serverPID, 0 for none) and every PostgreSQL process on this machine,
 // its backends told apart by pg_stat_activity.
-func readCPU(ctx context.Context, admin *pgx.Conn, serverPID int) cpuTimes {
-	var c cpuTimes
+func readCPU(ctx context.Context, admin *pgx.Conn, serverPID int) cpuSample {
+	c := cpuSample{procs: map[int]procSpent{}}
 	self, ok := procCPU(os.Getpid())
 	if !ok {
 		return c
 	}
-	c.client = self
+	c.procs[os.Getpid()] = procSpent{self, spentByClient}
 	if serverPID != 0 {
-		c.server, _ = procCPU(serverPID)
+		if t, ok := procCPU(serverPID); ok {
+			c.procs[serverPID] = procSpent{t, spentByServer}
+		}
 	}
 	rows, err := admin.Query(ctx, `SELECT pid, backend_type = 'client backend', application_name = $1 FROM pg_stat_activity`, eventstore.SubscriberApplicationName)
 	if err != nil {
@@ -88,14 +129,14 @@ func readCPU(ctx context.Context, admin *pgx.Conn, serverPID int) cpuTimes {
 			continue
 		}
 		found = true
+		by := spentByPGOther
 		switch b := backends[pid]; {
 		case b.subscriber:
-			c.pgSubscribers += t
+			by = spentByPGSubscribers
 		case b.client:
-			c.pgCommands += t
-		default:
-			c.pgOther += t
+			by = spentByPGCommands
 		}
+		c.procs[pid] = procSpent{t, by}
 	}
 	c.ok = found // a server elsewhere: its CPU cannot be seen from here
 	return c
