@@ -18,6 +18,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"gatehouse/eventstore"
 	"gatehouse/migrations/dbtest"
 )
 
@@ -271,5 +272,36 @@ func dropDatabase(t *testing.T, url string) {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Errorf("drop %s: %v", name, err)
+	}
+}
+
+// Given a server's subscribers listening, when the command line appends
+// (org create), then the append is announced before the process ends:
+// the store is closed, which sends what is waiting (the NOTIFY follows the
+// commit, from a goroutine, so a process that just exited could lose it).
+func TestCommandLineAppendsAreAnnounced(t *testing.T) {
+	bin := build(t)
+	dbURL := dbtest.NewDatabase(t)
+	ctx := context.Background()
+	listener, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN "+eventstore.NotifyChannel); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		cmd := exec.Command(bin, "org", "create", "--name", fmt.Sprintf("Announced %d", i), "--admin-email", "boss@acme.test")
+		cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("org create: %v\n%s", err, out)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := listener.WaitForNotification(wctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("org create %d ended without announcing its append: %v", i, err)
+		}
 	}
 }

@@ -38,7 +38,11 @@ func orgCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer pool.Close()
-			app := commands.New(commands.Deps{Store: eventstore.New(pool)})
+			// Closed before the pool: the new organization is announced to
+			// the servers' subscribers before the process ends.
+			store := eventstore.New(pool)
+			defer store.Close()
+			app := commands.New(commands.Deps{Store: store})
 			res, err := app.CreateOrganization(ctx, commands.Meta{
 				Actor:   domain.Actor{Kind: domain.ActorSystem, ID: "cli", Name: "gatehouse org create"},
 				Trigger: domain.TriggerBootstrap,

@@ -21,7 +21,11 @@ func withApp(ctx context.Context, g *globalFlags, run func(*commands.App, *pgxpo
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer pool.Close()
-	return run(commands.New(commands.Deps{Store: eventstore.New(pool)}), pool)
+	// Closed before the pool: what the command appended is announced to
+	// the servers' subscribers before the process ends.
+	store := eventstore.New(pool)
+	defer store.Close()
+	return run(commands.New(commands.Deps{Store: store}), pool)
 }
 
 func cliMeta(org string) commands.Meta {
