@@ -529,15 +529,11 @@ func (r benchResults) cpuMarkdown(b *strings.Builder) {
 		if rc == nil {
 			rc = &cpuPerOp{}
 		}
-		rawPG := stat{}
-		for i := range rc.total {
-			rawPG = append(rawPG, rc.pgCommands[i]+rc.pgSubscribers[i]+rc.pgOther[i])
-		}
 		ratio := "–"
 		if len(rc.total) > 0 && len(cc.total) > 0 && cc.total.median() > 0 {
 			ratio = num(rc.total.median() / cc.total.median())
 		}
-		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, med(rc.client), med(rawPG), med(rc.total),
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, med(rc.client), med(rc.postgres), med(rc.total),
 			med(cc.client), med(cc.server), med(cc.pgCommands), med(cc.pgSubscribers), med(cc.pgOther), med(cc.total), ratio)
 	}
 	b.WriteString("\nCPU time (user and system) from /proc over each repetition, divided by the operations it completed: the client is the bench process, PostgreSQL's backends are told apart by pg_stat_activity (the server's read models and reactions connect as " + eventstore.SubscriberApplicationName + "), and the rest of PostgreSQL is its WAL writer, checkpointer and other background processes. On a machine whose cores are all busy, throughput follows the total, and the total drifts less than throughput does with the machine's neighbours.\n")

@@ -170,7 +170,7 @@ func procCPU(pid int) (float64, bool) {
 // cpuPerOp is CPU milliseconds per operation, by who spent them, over
 // several repetitions.
 type cpuPerOp struct {
-	client, server, pgCommands, pgSubscribers, pgOther, total stat
+	client, server, pgCommands, pgSubscribers, pgOther, postgres, total stat
 }
 
 func (p *cpuPerOp) add(c cpuTimes, ops float64) {
@@ -183,5 +183,6 @@ func (p *cpuPerOp) add(c cpuTimes, ops float64) {
 	p.pgCommands = append(p.pgCommands, ms(c.pgCommands))
 	p.pgSubscribers = append(p.pgSubscribers, ms(c.pgSubscribers))
 	p.pgOther = append(p.pgOther, ms(c.pgOther))
+	p.postgres = append(p.postgres, ms(c.postgres()))
 	p.total = append(p.total, ms(c.client+c.server+c.postgres()))
 }
