@@ -222,12 +222,21 @@ func (v *view) fail(err error, fields ...string) int {
 // that does not resolve still gets a page (in English) so that a broken
 // link explains itself.
 func (s *Server) view(r *http.Request, titleKey string, args ...any) *view {
+	return s.viewOf(r, true, titleKey, args...)
+}
+
+// viewOf is view, reading the portal's name and language only when
+// lookup is true: a page refused by the rate limiter must not cost the
+// database anything, and is in English.
+func (s *Server) viewOf(r *http.Request, lookup bool, titleKey string, args ...any) *view {
 	v := &view{Lang: "en", Slug: mux.Vars(r)["slug"], CSRF: csrf.TemplateField(r), Values: map[string]string{}}
 	v.Base = "/portal/" + v.Slug
 	v.PortalName = v.Slug
-	if org, err := s.app.OrgBySlug(r.Context(), v.Slug); err == nil {
-		if p, err := s.app.Portal(r.Context(), org); err == nil {
-			v.PortalName, v.Lang = p.Name, p.Settings.Language
+	if lookup {
+		if org, err := s.app.OrgBySlug(r.Context(), v.Slug); err == nil {
+			if p, err := s.app.Portal(r.Context(), org); err == nil {
+				v.PortalName, v.Lang = p.Name, p.Settings.Language
+			}
 		}
 	}
 	tag, _, _ := language.NewMatcher(s.pages.languages).Match(language.Make(v.Lang))

@@ -75,7 +75,16 @@ func (s *Server) limited(next http.HandlerFunc) http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if ok, wait := s.limiter.allow(clientIP(r)); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			seconds := int(math.Ceil(wait.Seconds()))
+			w.Header().Set("Retry-After", strconv.Itoa(seconds))
+			// A browser's form post gets a page, not a JSON problem; the
+			// page reads nothing from the database.
+			if form, err := isFormPost(r); err == nil && form {
+				v := s.viewOf(r, false, "error.generic")
+				v.Error = v.T("error.too_many", seconds)
+				s.render(w, http.StatusTooManyRequests, "message", v)
+				return
+			}
 			writeError(w, r, &requestError{status: http.StatusTooManyRequests, code: "rate_limited",
 				detail: "too many requests from this address; wait before trying again"})
 			return

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"gatehouse/migrations/dbtest"
@@ -43,4 +44,35 @@ func TestPortalEndpointsAreRateLimitedPerAddress(t *testing.T) {
 	if r := o.staff("GET", "/portal", nil); r.status != 200 {
 		t.Fatalf("staff route: %d", r.status)
 	}
+}
+
+// Given an address past its limit, when a browser posts a portal form,
+// then it gets a page saying how long to wait (429, Retry-After), not a
+// JSON problem, and nothing is recorded.
+func TestRateLimitedFormPostsGetAPage(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	h := newHarnessWith(t, pool, harnessOptions{portalRate: 1})
+	o := h.newOrg("acme")
+	o.setup()
+	for i := 0; i < 20; i++ { // the burst
+		h.login(o.slug, "nobody"+strconv.Itoa(i)+"@globex.test", "wrong password")
+	}
+	h.unchanged(func() {
+		for _, path := range []string{"/login", "/signup", "/invitations/resend", "/invitations/abc/accept"} {
+			r := h.doForm("/portal/"+o.slug+path, "email=x%40y.test&password=long+enough+pw")
+			if r.status != 429 {
+				t.Fatalf("%s: %d %s", path, r.status, r.body)
+			}
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Fatalf("%s: Content-Type %q", path, ct)
+			}
+			if s, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || s < 1 {
+				t.Fatalf("%s: Retry-After %q", path, r.header.Get("Retry-After"))
+			}
+			if !strings.Contains(string(r.body), "Too many attempts. Please wait") {
+				t.Fatalf("%s: the page does not say to wait:\n%s", path, r.body)
+			}
+		}
+	})
 }
