@@ -64,20 +64,21 @@ type groupCommitter struct {
 func (s *Store) grouped(ctx context.Context, req AppendRequest) (AppendResult, error) {
 	g := s.committer()
 	if g == nil { // the store was closed before any append
-		return s.appendAlone(ctx, req)
+		return s.appendAlone(ctx, req, notifyInTransaction)
 	}
 	// Nothing being written and nobody waiting: write it here and now,
-	// without handing it to a committer (a lone writer pays nothing).
+	// without handing it to a committer (a lone writer pays nothing), with
+	// its NOTIFY in the transaction (see announcer.go).
 	if g.writing.Load() == 0 && len(g.queue) == 0 {
 		g.writing.Add(1)
 		defer g.writing.Add(-1)
-		return s.appendAlone(ctx, req)
+		return s.appendAlone(ctx, req, notifyInTransaction)
 	}
 	p := &pendingAppend{req: req, done: make(chan appendOutcome, 1)}
 	g.mu.RLock()
 	if g.closed { // closing: no committers any more
 		g.mu.RUnlock()
-		return s.appendAlone(ctx, req)
+		return s.appendAlone(ctx, req, notifyInTransaction)
 	}
 	select {
 	case g.queue <- p:
@@ -130,7 +131,7 @@ func (s *Store) stopCommitters() {
 	for {
 		select {
 		case p := <-g.queue:
-			res, err := s.appendAlone(context.Background(), p.req)
+			res, err := s.appendAlone(context.Background(), p.req, notifyInTransaction)
 			p.done <- appendOutcome{res, err}
 		default:
 			return
@@ -172,13 +173,13 @@ func (s *Store) commitGroup(ctx context.Context, group []*pendingAppend) {
 	var losers []*pendingAppend
 	defer func() {
 		for _, p := range losers {
-			res, err := s.appendAlone(ctx, p.req)
+			res, err := s.appendAlone(ctx, p.req, announceAfterCommit)
 			p.done <- appendOutcome{res, err}
 		}
 	}()
 	for len(group) > 0 {
 		if len(group) == 1 {
-			res, err := s.appendAlone(ctx, group[0].req)
+			res, err := s.appendAlone(ctx, group[0].req, announceAfterCommit)
 			group[0].done <- appendOutcome{res, err}
 			return
 		}

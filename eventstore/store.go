@@ -257,20 +257,36 @@ func (s *Store) Append(ctx context.Context, req AppendRequest) (AppendResult, er
 	if err := prepareAppend(&req); err != nil {
 		return AppendResult{}, err
 	}
-	if s.noGroupCommit {
-		return s.appendAlone(ctx, req)
+	if s.noGroupCommit { // every append a transaction of its own, concurrently
+		return s.appendAlone(ctx, req, announceAfterCommit)
 	}
 	return s.grouped(ctx, req)
 }
 
+// How an append alone wakes the subscribers (see announcer.go).
+type wakeSubscribers bool
+
+const (
+	// notifyInTransaction: nothing else is being written here, so there is
+	// no commit to hold back, and the NOTIFY costs no round trip.
+	notifyInTransaction wakeSubscribers = true
+	// announceAfterCommit: other appends are being written meanwhile.
+	announceAfterCommit wakeSubscribers = false
+)
+
 // appendAlone writes one append in a transaction of its own and explains
 // a refused insert (a retry that is stored already, or a conflict).
-func (s *Store) appendAlone(ctx context.Context, req AppendRequest) (AppendResult, error) {
+func (s *Store) appendAlone(ctx context.Context, req AppendRequest, wake wakeSubscribers) (AppendResult, error) {
 	b := &pgx.Batch{}
 	queueAppend(b, req)
-	res, err := s.sendAppend(ctx, b, req)
+	if wake == notifyInTransaction {
+		b.Queue(`SELECT pg_notify($1, '')`, NotifyChannel)
+	}
+	res, err := s.sendAppend(ctx, b, req, wake == notifyInTransaction)
 	if err == nil {
-		s.announce()
+		if wake == announceAfterCommit {
+			s.announce()
+		}
 		return res, nil
 	}
 	if !errors.Is(err, errEventsNotInserted) {
@@ -338,7 +354,7 @@ func queueAppend(b *pgx.Batch, req AppendRequest) {
 	}
 }
 
-func (s *Store) sendAppend(ctx context.Context, batch *pgx.Batch, req AppendRequest) (res AppendResult, err error) {
+func (s *Store) sendAppend(ctx context.Context, batch *pgx.Batch, req AppendRequest, notified bool) (res AppendResult, err error) {
 	br := s.pool.SendBatch(ctx, batch)
 	defer func() {
 		if cerr := br.Close(); cerr != nil && err == nil {
@@ -367,6 +383,11 @@ func (s *Store) sendAppend(ctx context.Context, batch *pgx.Batch, req AppendRequ
 				return res, fmt.Errorf("append to %s: %s: %w", req.Stream, pgErr.Message, ErrStreamMoved)
 			}
 			return res, fmt.Errorf("append to %s: statement: %w", req.Stream, err)
+		}
+	}
+	if notified {
+		if _, err := br.Exec(); err != nil {
+			return res, fmt.Errorf("append to %s: notify: %w", req.Stream, err)
 		}
 	}
 	return AppendResult{

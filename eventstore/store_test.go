@@ -602,56 +602,67 @@ func TestATypedSubscriberReadsOnlyItsTypes(t *testing.T) {
 	}
 }
 
-// Given a listener on the notification channel, when appends commit, alone
-// or in a group, then a notification follows, and when it arrives their
-// events are visible. (The NOTIFY is sent after the commit, outside the
-// append's transaction: see announcer.go.)
+// Given a listener on the notification channel, when appends commit (a
+// lone one, with its NOTIFY in its transaction; concurrent ones, written
+// in groups and announced after their commit; one announced after its
+// commit on its own), then a notification follows, and when it arrives
+// their events are visible (see announcer.go).
 func TestEveryAppendIsAnnounced(t *testing.T) {
 	t.Parallel()
-	store, pool, url := newStore(t)
-	ctx := context.Background()
-	listener, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close(ctx)
-	if _, err := listener.Exec(ctx, "LISTEN "+eventstore.NotifyChannel); err != nil {
-		t.Fatal(err)
-	}
-	for _, concurrent := range []int{1, 16} {
-		var wg sync.WaitGroup
-		ids := make([]uuid.UUID, concurrent)
-		for i := range concurrent {
-			e := event("Announced", i)
-			ids[i] = e.ID
-			wg.Go(func() {
-				if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: uuid.NewString(), Events: []eventstore.NewEvent{e}}); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		// Announcements may have been shared; the last one received covers
-		// every append, which all returned before it was asked for.
-		var last time.Time
-		for {
-			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			_, err := listener.WaitForNotification(wctx)
-			cancel()
-			if err != nil {
-				break
+	for _, c := range []struct {
+		name       string
+		concurrent int
+		afterwards bool // announced after the commit even when alone
+	}{{"alone", 1, false}, {"concurrent", 16, false}, {"after its commit", 1, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			store, pool, url := newStore(t)
+			if c.afterwards {
+				store.WithoutGroupCommit()
 			}
-			last = time.Now()
-			var visible int
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_id = ANY($1)`, ids).Scan(&visible); err != nil {
+			ctx := context.Background()
+			listener, err := pgx.Connect(ctx, url)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if visible != concurrent {
-				t.Fatalf("%d appends: notified while %d of them were visible", concurrent, visible)
+			defer listener.Close(ctx)
+			if _, err := listener.Exec(ctx, "LISTEN "+eventstore.NotifyChannel); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if last.IsZero() {
-			t.Fatalf("%d appends: no notification within 2 s", concurrent)
-		}
+			var wg sync.WaitGroup
+			ids := make([]uuid.UUID, c.concurrent)
+			for i := range c.concurrent {
+				e := event("Announced", i)
+				ids[i] = e.ID
+				wg.Go(func() {
+					if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: uuid.NewString(), Events: []eventstore.NewEvent{e}}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			// Announcements may have been shared; every append returned
+			// before the last one received was asked for.
+			received := 0
+			for {
+				wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := listener.WaitForNotification(wctx)
+				cancel()
+				if err != nil {
+					break
+				}
+				received++
+				var visible int
+				if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_id = ANY($1)`, ids).Scan(&visible); err != nil {
+					t.Fatal(err)
+				}
+				if visible != c.concurrent {
+					t.Fatalf("notified while %d of %d appends were visible", visible, c.concurrent)
+				}
+			}
+			if received == 0 {
+				t.Fatal("no notification within 2 s")
+			}
+		})
 	}
 }
