@@ -621,14 +621,7 @@ func TestEveryAppendIsAnnounced(t *testing.T) {
 				store.WithoutGroupCommit()
 			}
 			ctx := context.Background()
-			listener, err := pgx.Connect(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer listener.Close(ctx)
-			if _, err := listener.Exec(ctx, "LISTEN "+eventstore.NotifyChannel); err != nil {
-				t.Fatal(err)
-			}
+			listener := dbtest.Listen(t, url, eventstore.NotifyChannel)
 			var wg sync.WaitGroup
 			ids := make([]uuid.UUID, c.concurrent)
 			for i := range c.concurrent {

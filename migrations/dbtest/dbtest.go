@@ -158,3 +158,19 @@ func NewPool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Cleanup(pool.Close)
 	return pool, url
 }
+
+// Listen opens a connection to url that listens on channel, closed when
+// the test ends; WaitForNotification on it reads what arrives.
+func Listen(t testing.TB, url, channel string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", channel, err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
+		t.Fatalf("listen on %s: %v", channel, err)
+	}
+	return conn
+}
