@@ -207,11 +207,9 @@ func execute[A any, PA interface {
 			if err != nil {
 				return zero, fmt.Errorf("encode answer for idempotency: %w", err)
 			}
-			req.Statements = append(req.Statements, eventstore.Statement{
-				SQL:               `INSERT INTO idempotency_keys (org_id, key, request_hash, result) VALUES ($1, $2, $3, $4)`,
-				Args:              []any{string(meta.Org), meta.IdempotencyKey, reqHash, stored},
-				OnUniqueViolation: errIdempotencyRace,
-			})
+			st := eventstore.InsertRow("idempotency_keys", "org_id, key, request_hash, result", string(meta.Org), meta.IdempotencyKey, reqHash, stored)
+			st.OnUniqueViolation = errIdempotencyRace
+			req.Statements = append(req.Statements, st)
 		}
 		_, err = a.store.Append(ctx, req)
 		switch {
@@ -286,10 +284,7 @@ func (a *App) userKey(ctx context.Context, req *eventstore.AppendRequest, stream
 	if err != nil {
 		return nil, err
 	}
-	req.Statements = append(req.Statements, eventstore.Statement{
-		SQL:  `INSERT INTO user_keys (user_id, org_id, key) VALUES ($1, $2, $3)`,
-		Args: []any{user, req.OrgID, key},
-	})
+	req.Statements = append(req.Statements, eventstore.InsertRow("user_keys", "user_id, org_id, key", user, req.OrgID, key))
 	a.store.RememberKey(user, key)
 	return key, nil
 }

@@ -85,11 +85,7 @@ func (a *App) RecordEmail(ctx context.Context, meta Meta, user domain.UserID, ca
 		decide: func(u *domain.User, _ int) ([]domain.Event, error) {
 			return u.RecordEmail(invitation, to, sendErr, attempts)
 		},
-		extra: []eventstore.Statement{{
-			SQL:               `INSERT INTO mail_deliveries (cause_event_id, user_id, kind, outcome) VALUES ($1, $2, $3, $4)`,
-			Args:              []any{cause, string(user), kind, outcome},
-			OnUniqueViolation: ErrEmailAlreadyRecorded,
-		}},
+		extra:  []eventstore.Statement{recordDelivery(cause, user, kind, outcome)},
 		result: func(*domain.User, streamInfo) (struct{}, error) { return struct{}{}, nil },
 	})
 	return err
@@ -107,4 +103,11 @@ func (a *App) UserIDByEmail(ctx context.Context, org domain.OrgID, email string)
 		return "", fmt.Errorf("look up user by email: %w", err)
 	}
 	return id, nil
+}
+
+// recordDelivery is the row that makes recording a delivery happen once.
+func recordDelivery(cause string, user domain.UserID, kind, outcome string) eventstore.Statement {
+	st := eventstore.InsertRow("mail_deliveries", "cause_event_id, user_id, kind, outcome", cause, string(user), kind, outcome)
+	st.OnUniqueViolation = ErrEmailAlreadyRecorded
+	return st
 }

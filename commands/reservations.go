@@ -13,16 +13,12 @@ import (
 func reservations(org domain.OrgID, subject string, e domain.Event) []eventstore.Statement {
 	switch e := e.(type) {
 	case domain.OrganizationCreated:
-		return []eventstore.Statement{{
-			SQL:               `INSERT INTO org_slugs (slug, org_id) VALUES ($1, $2)`,
-			Args:              []any{e.Slug, string(e.OrgID)},
-			OnUniqueViolation: domain.ErrSlugTaken,
-		}}
+		st := eventstore.InsertRow("org_slugs", "slug, org_id", e.Slug, string(e.OrgID))
+		st.OnUniqueViolation = domain.ErrSlugTaken
+		return []eventstore.Statement{st}
 	case domain.StaffTokenIssued:
-		return []eventstore.Statement{{
-			SQL:  `INSERT INTO staff_tokens (token_hash, token_id, org_id, name, role) VALUES ($1, $2, $3, $4, $5)`,
-			Args: []any{e.TokenHash, string(e.TokenID), string(org), e.Name, string(e.Role)},
-		}}
+		return []eventstore.Statement{eventstore.InsertRow("staff_tokens", "token_hash, token_id, org_id, name, role",
+			e.TokenHash, string(e.TokenID), string(org), e.Name, string(e.Role))}
 	case domain.StaffTokenRevoked:
 		return []eventstore.Statement{
 			{SQL: `UPDATE staff_tokens SET revoked = true WHERE token_id = $1`, Args: []any{string(e.TokenID)}},
@@ -47,10 +43,8 @@ func reservations(org domain.OrgID, subject string, e domain.Event) []eventstore
 	case domain.UserDeactivated, domain.PortalAccessRevoked, domain.PasswordSet:
 		return []eventstore.Statement{endSessions(subject)}
 	case domain.InvitationSent:
-		return []eventstore.Statement{{
-			SQL:  `INSERT INTO invitation_tokens (token_hash, invitation_id, org_id, user_id) VALUES ($1, $2, $3, $4)`,
-			Args: []any{e.TokenHash, string(e.InvitationID), string(org), subject},
-		}}
+		return []eventstore.Statement{eventstore.InsertRow("invitation_tokens", "token_hash, invitation_id, org_id, user_id",
+			e.TokenHash, string(e.InvitationID), string(org), subject)}
 	case domain.TicketCreated:
 		return []eventstore.Statement{{
 			SQL: `INSERT INTO requesters (org_id, email, first_ticket_id, tickets) VALUES ($1, $2, $3, 1)
@@ -62,11 +56,9 @@ func reservations(org domain.OrgID, subject string, e domain.Event) []eventstore
 }
 
 func reserveEmail(org domain.OrgID, email, user string) eventstore.Statement {
-	return eventstore.Statement{
-		SQL:               `INSERT INTO email_reservations (org_id, email, user_id) VALUES ($1, $2, $3)`,
-		Args:              []any{string(org), email, user},
-		OnUniqueViolation: domain.ErrEmailTaken,
-	}
+	st := eventstore.InsertRow("email_reservations", "org_id, email, user_id", string(org), email, user)
+	st.OnUniqueViolation = domain.ErrEmailTaken
+	return st
 }
 
 // endSessions logs the user out everywhere, in the transaction of the event

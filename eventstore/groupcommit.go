@@ -177,11 +177,27 @@ func (s *Store) commitGroup(ctx context.Context, group []*pendingAppend) {
 			p.done <- appendOutcome{res, err}
 		}
 	}()
+	merge := mergeable(group)
 	for len(group) > 0 {
 		if len(group) == 1 {
 			res, err := s.appendAlone(ctx, group[0].req, announceAfterCommit)
 			group[0].done <- appendOutcome{res, err}
 			return
+		}
+		if merge {
+			// Tried once: after a failure the per-append form finds the
+			// loser, and the rest are written in that form.
+			merge = false
+			results, err := s.sendMerged(ctx, group)
+			if err == nil {
+				for i, p := range group {
+					p.done <- appendOutcome{res: results[i]}
+				}
+				s.groupStats.add(len(group))
+				s.groupStats.merged.Add(1)
+				return
+			}
+			s.groupStats.mergedFailed.Add(1)
 		}
 		results, loser, err := s.sendGroup(ctx, group)
 		if err == nil {
@@ -245,6 +261,9 @@ func (s *Store) sendGroup(ctx context.Context, group []*pendingAppend) (_ []Appe
 // groupStats counts what group commit did, for metrics.
 type groupStats struct {
 	groups, appends atomic.Int64
+	// merged counts groups written merged; mergedFailed those that failed
+	// merged and were sent again per append.
+	merged, mergedFailed atomic.Int64
 }
 
 func (g *groupStats) add(n int) {
@@ -256,4 +275,11 @@ func (g *groupStats) add(n int) {
 // and how many appends they wrote.
 func (s *Store) GroupCommits() (groups, appends int64) {
 	return s.groupStats.groups.Load(), s.groupStats.appends.Load()
+}
+
+// MergedGroupCommits reports how many groups were written merged (one
+// statement per table, see merged.go), and how many failed merged and
+// were written again per append.
+func (s *Store) MergedGroupCommits() (merged, failed int64) {
+	return s.groupStats.merged.Load(), s.groupStats.mergedFailed.Load()
 }

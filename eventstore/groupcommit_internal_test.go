@@ -4,13 +4,28 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"gatehouse/migrations/dbtest"
 )
+
+// pendingGroup is a group as the committers take it from their queue.
+func pendingGroup(t *testing.T, reqs ...AppendRequest) []*pendingAppend {
+	t.Helper()
+	var group []*pendingAppend
+	for _, r := range reqs {
+		if err := prepareAppend(&r); err != nil {
+			t.Fatal(err)
+		}
+		group = append(group, &pendingAppend{req: r, done: make(chan appendOutcome, 1)})
+	}
+	return group
+}
 
 func newEvent(typ string) NewEvent {
 	return NewEvent{ID: uuid.New(), Type: typ, Data: json.RawMessage(`{}`), Metadata: Metadata{ActorKind: "system"}}
@@ -19,8 +34,21 @@ func newEvent(typ string) NewEvent {
 // Given a group of appends of which some must fail, when it is committed,
 // then each append gets exactly the answer it would have got alone, and
 // only the others' events are stored.
+//
+// Both forms are covered: a group whose statements are all row inserts
+// and checks is first sent merged (merged.go), fails as a whole, and is
+// sent again per append; one with other statements goes per append at once.
 func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 	t.Parallel()
+	for _, merged := range []bool{true, false} {
+		t.Run(fmt.Sprintf("merged=%v", merged), func(t *testing.T) {
+			t.Parallel()
+			testGroupCommitIsolatesEachAppend(t, merged)
+		})
+	}
+}
+
+func testGroupCommitIsolatesEachAppend(t *testing.T, merged bool) {
 	pool, _ := dbtest.NewPool(t)
 	store := New(pool)
 	t.Cleanup(store.Close)
@@ -29,6 +57,14 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	errTaken := errors.New("taken")
+	reserve := func(k string) Statement {
+		if merged {
+			return InsertRow("test_reserved", "k", k)
+		}
+		return Statement{SQL: `INSERT INTO test_reserved VALUES ('` + k + `')`}
+	}
+	taken := reserve("taken")
+	taken.OnUniqueViolation = errTaken
 	stored := AppendRequest{Stream: "d", Events: []NewEvent{newEvent("D")}}
 	if _, err := store.Append(ctx, stored); err != nil {
 		t.Fatal(err)
@@ -39,9 +75,9 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 	reqs := map[string]AppendRequest{
 		"new stream":            {Stream: "a", Events: []NewEvent{newEvent("A1"), newEvent("A2")}},
 		"stream moved on":       {Stream: "b", Events: []NewEvent{newEvent("B1")}},
-		"reservation taken":     {Stream: "c", Events: []NewEvent{newEvent("C")}, Statements: []Statement{{SQL: `INSERT INTO test_reserved VALUES ('taken')`, OnUniqueViolation: errTaken}}},
+		"reservation taken":     {Stream: "c", Events: []NewEvent{newEvent("C")}, Statements: []Statement{taken}},
 		"retry of stored":       stored,
-		"another new stream":    {Stream: "e", Events: []NewEvent{newEvent("E")}, Statements: []Statement{{SQL: `INSERT INTO test_reserved VALUES ('e')`}}},
+		"another new stream":    {Stream: "e", Events: []NewEvent{newEvent("E")}, Statements: []Statement{reserve("e")}},
 		"loses to one in group": {Stream: "a", Events: []NewEvent{newEvent("A-other")}},
 		"decided on a moved stream": {Stream: "g", Events: []NewEvent{newEvent("G")},
 			Statements: []Statement{StreamUnchanged("d", 1), StreamUnchanged("b", 0)}},
@@ -51,13 +87,13 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 	}
 	order := []string{"new stream", "stream moved on", "reservation taken", "retry of stored", "another new stream", "loses to one in group",
 		"decided on a moved stream", "decided on what the group moves", "decided on unchanged streams"}
-	var group []*pendingAppend
+	var inOrder []AppendRequest
 	for _, name := range order {
-		r := reqs[name]
-		if err := prepareAppend(&r); err != nil {
-			t.Fatal(err)
-		}
-		group = append(group, &pendingAppend{req: r, done: make(chan appendOutcome, 1)})
+		inOrder = append(inOrder, reqs[name])
+	}
+	group := pendingGroup(t, inOrder...)
+	if mergeable(group) != merged {
+		t.Fatalf("mergeable: %v, want %v", !merged, merged)
 	}
 	groupsBefore, _ := store.GroupCommits()
 	store.commitGroup(ctx, group)
@@ -120,6 +156,13 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 	if groups, _ := store.GroupCommits(); groups != groupsBefore+1 {
 		t.Fatalf("%d group commits, want the survivors written as one group", groups-groupsBefore)
 	}
+	var wantFailed int64
+	if merged {
+		wantFailed = 1
+	}
+	if ok, failed := store.MergedGroupCommits(); ok != 0 || failed != wantFailed {
+		t.Fatalf("merged groups: %d written, %d failed; want 0 and %d", ok, failed, wantFailed)
+	}
 }
 
 // Many writers at once: appends are grouped, every caller's answer points
@@ -171,5 +214,114 @@ func TestGroupCommitUnderConcurrency(t *testing.T) {
 	// After Close, appends are still written (alone).
 	if _, err := store.Append(ctx, AppendRequest{Stream: "after-close", Events: []NewEvent{newEvent("Z")}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Given a group of appends whose statements are row inserts and checks,
+// when it is committed, then it is written merged, as one group, and every
+// append's events, versions, organization, time and rows are stored as
+// they would have been alone, with each answer pointing at its own events.
+func TestMergedGroupStoresEachAppend(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := New(pool)
+	t.Cleanup(store.Close)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE test_rows (name text, n int, ref uuid); CREATE TABLE test_keys (k text PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []string{"earlier", "kept"} {
+		if _, err := store.Append(ctx, AppendRequest{Stream: stream, Events: []NewEvent{newEvent("E0")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	org, ref := uuid.NewString(), uuid.New()
+	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	reqs := []AppendRequest{
+		{Stream: "m1", OrgID: org, RecordedAt: at, Events: []NewEvent{newEvent("A1"), newEvent("A2")},
+			Statements: []Statement{InsertRow("test_rows", "name, n, ref", "first", 1, ref), InsertRow("test_keys", "k", "a"), StreamUnchanged("none", 0)}},
+		{Stream: "m2", Events: []NewEvent{newEvent("B1")},
+			Statements: []Statement{InsertRow("test_keys", "k", "b"), StreamUnchanged("none", 0), StreamUnchanged("kept", 1)}},
+		{Stream: "m1", OrgID: org, ExpectedVersion: 2, Events: []NewEvent{newEvent("A3"), newEvent("A4"), newEvent("A5")}},
+		{Stream: "earlier", ExpectedVersion: 1, Events: []NewEvent{newEvent("E1")},
+			Statements: []Statement{InsertRow("test_rows", "name, n, ref", "second", 2, nil)}},
+	}
+	group := pendingGroup(t, reqs...)
+	store.commitGroup(ctx, group)
+	wantVersions := []int{2, 1, 5, 2}
+	for i, p := range group {
+		o := <-p.done
+		if o.err != nil {
+			t.Fatalf("append %d: %v", i, o.err)
+		}
+		if o.res.Version != wantVersions[i] {
+			t.Errorf("append %d: version %d, want %d", i, o.res.Version, wantVersions[i])
+		}
+		rows, err := pool.Query(ctx, `SELECT event_id, stream_id, stream_version, coalesce(org_id::text, ''), recorded_at FROM events
+			WHERE position BETWEEN $1 AND $2 ORDER BY position`, o.res.FirstPosition, o.res.LastPosition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for ; rows.Next(); n++ {
+			var id uuid.UUID
+			var stream, gotOrg string
+			var version int
+			var recorded time.Time
+			if err := rows.Scan(&id, &stream, &version, &gotOrg, &recorded); err != nil {
+				t.Fatal(err)
+			}
+			req := p.req
+			if n >= len(req.Events) || id != req.Events[n].ID || stream != req.Stream || version != req.ExpectedVersion+n+1 || gotOrg != req.OrgID {
+				t.Fatalf("append %d, event %d: %s %s v%d org %q, want its own", i, n, id, stream, version, gotOrg)
+			}
+			if !req.RecordedAt.IsZero() && !recorded.Equal(req.RecordedAt) {
+				t.Errorf("append %d: recorded at %v, want %v", i, recorded, req.RecordedAt)
+			}
+		}
+		if rows.Err() != nil || n != len(p.req.Events) {
+			t.Fatalf("append %d: %d events at its positions (%v), want %d", i, n, rows.Err(), len(p.req.Events))
+		}
+	}
+	if ok, failed := store.MergedGroupCommits(); ok != 1 || failed != 0 {
+		t.Fatalf("merged groups: %d written, %d failed; want 1 and 0", ok, failed)
+	}
+	var got string
+	if err := pool.QueryRow(ctx, `SELECT string_agg(name || n || coalesce(ref::text, '-'), ' ' ORDER BY n) || ' ' ||
+		(SELECT string_agg(k, ' ' ORDER BY k) FROM test_keys) FROM test_rows`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := "first1" + ref.String() + " second2- a b"; got != want {
+		t.Fatalf("rows %q, want %q", got, want)
+	}
+}
+
+// Given a group in which one append was decided on a stream that a later
+// append of the group moves on, when it is committed, then the merged
+// form (whose checks run after every event) fails and the group is written
+// per append, in its order, where both succeed, as they would one after
+// the other.
+func TestMergedGroupFailingOnOrderIsWrittenPerAppend(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := New(pool)
+	t.Cleanup(store.Close)
+	ctx := context.Background()
+	if _, err := store.Append(ctx, AppendRequest{Stream: "kept", Events: []NewEvent{newEvent("K1")}}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []AppendRequest{
+		{Stream: "decided", Events: []NewEvent{newEvent("D")}, Statements: []Statement{StreamUnchanged("kept", 1)}},
+		{Stream: "kept", ExpectedVersion: 1, Events: []NewEvent{newEvent("K2")}},
+	}
+	group := pendingGroup(t, reqs...)
+	store.commitGroup(ctx, group)
+	for i, p := range group {
+		if o := <-p.done; o.err != nil || o.res.Version != p.req.ExpectedVersion+1 {
+			t.Errorf("append %d: %+v", i, o)
+		}
+	}
+	if ok, failed := store.MergedGroupCommits(); ok != 0 || failed != 1 {
+		t.Fatalf("merged groups: %d written, %d failed; want 0 and 1", ok, failed)
 	}
 }

@@ -27,6 +27,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +96,43 @@ type Statement struct {
 	SQL               string
 	Args              []any
 	OnUniqueViolation error
+	// row is set by InsertRow: a group commit writes the rows of several
+	// appends into one table as one multi-row insert (see merged.go).
+	row *rowInsert
+	// check is set by StreamUnchanged: it writes nothing, so identical
+	// checks of several appends in a group run once.
+	check bool
+}
+
+// rowInsert is a one-row INSERT by table and columns.
+type rowInsert struct {
+	table   string
+	columns string
+}
+
+// InsertRow is a statement inserting one row: columns (comma-separated)
+// of table, with values in their order. Plain inserts are the reservation
+// and lookup rows most appends carry; written this way, a group commit
+// writes those of all its appends in one statement per table.
+func InsertRow(table, columns string, values ...any) Statement {
+	var sql strings.Builder
+	fmt.Fprintf(&sql, "INSERT INTO %s (%s) VALUES ", table, columns)
+	writeValues(&sql, 0, len(values))
+	return Statement{SQL: sql.String(), Args: values, row: &rowInsert{table: table, columns: columns}}
+}
+
+// writeValues writes one VALUES tuple of n parameters, numbered from
+// after+1.
+func writeValues(sql *strings.Builder, after, n int) {
+	sql.WriteByte('(')
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			sql.WriteByte(',')
+		}
+		sql.WriteByte('$')
+		sql.WriteString(strconv.Itoa(after + i))
+	}
+	sql.WriteByte(')')
 }
 
 // AppendRequest appends Events to Stream, which must be at ExpectedVersion
@@ -144,7 +183,7 @@ const streamMovedCode = "GH001"
 // no round trip of its own, and it runs in the append's transaction, where
 // it sees what other processes committed since the aggregate was read.
 func StreamUnchanged(stream string, version int) Statement {
-	return Statement{SQL: `SELECT gatehouse_stream_unchanged($1, $2)`, Args: []any{stream, version}}
+	return Statement{SQL: `SELECT gatehouse_stream_unchanged($1, $2)`, Args: []any{stream, version}, check: true}
 }
 
 // Store is the PostgreSQL event store.
