@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -153,4 +154,75 @@ func repeatsNames(data []byte) bool {
 		return nil
 	})
 	return repeated
+}
+
+// TestSealFieldsMeansWhatTheMapDid: sealing splices the values in place of
+// unmarshalling into a map and marshalling it again. The result must hold
+// the same members: the named non-empty ones sealed with their kind and
+// opening to their value, every other one as it was.
+func TestSealFieldsMeansWhatTheMapDid(t *testing.T) {
+	key, err := NewUserKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := aead(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sample := range openFieldsSamples {
+		sealed, err := SealFields(key, []byte(sample), sealedNames)
+		if err != nil {
+			t.Fatalf("seal %s: %v", sample, err)
+		}
+		var before, after map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(sample), &before); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(sealed, &after); err != nil {
+			t.Fatalf("sealed %s is not JSON: %v", sealed, err)
+		}
+		if len(after) != len(before) {
+			t.Fatalf("sealed %s has other members than %s", sealed, sample)
+		}
+		for name, raw := range before {
+			got := after[name]
+			isSealed := string(raw) != `""` && string(raw) != "null" && slices.Contains(sealedNames, name)
+			if !isSealed {
+				sameJSON(t, got, raw)
+				continue
+			}
+			var s sealedField
+			if err := json.Unmarshal(got, &s); err != nil || s.Enc == "" {
+				t.Fatalf("%s sealed as %s", name, got)
+			}
+			if wantKind := map[bool]string{true: "s", false: "o"}[raw[0] == '"']; s.Kind != wantKind {
+				t.Errorf("%s sealed with kind %q, want %q", name, s.Kind, wantKind)
+			}
+			plain, err := openField(a, []byte(name), s)
+			if err != nil || !bytes.Equal(plain, raw) {
+				t.Fatalf("%s opens to %s (%v), want %s", name, plain, err, raw)
+			}
+		}
+	}
+	if _, err := SealFields(key, []byte(`["email"]`), sealedNames); err == nil {
+		t.Fatal("sealed the fields of a JSON array")
+	}
+	unchanged := []byte(`{"user_id":"u1","email":""}`)
+	if out, err := SealFields(key, unchanged, sealedNames); err != nil || &out[0] != &unchanged[0] {
+		t.Fatalf("nothing to seal: got %s (%v), want the same bytes back", out, err)
+	}
+}
+
+// go test -run '^$' -bench SealFields ./eventstore
+func BenchmarkSealFields(b *testing.B) {
+	key, err := NewUserKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := []byte(openFieldsSamples[0])
+	for b.Loop() {
+		if _, err := SealFields(key, data, sealedNames); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

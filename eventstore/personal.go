@@ -7,8 +7,8 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,41 +50,52 @@ func NewUserKey() ([]byte, error) {
 }
 
 // SealFields encrypts the named top-level fields of a JSON object with key
-// (empty strings and nulls are left: there is nothing to hide).
+// (empty strings and nulls are left: there is nothing to hide). Like
+// openFields it splices the sealed values into the bytes as they are:
+// unmarshalling into a map and marshalling it again was most of the
+// sealing, and 8 % of the server's CPU under POST /users (the column is
+// jsonb, so the order of the members as written does not matter).
 func SealFields(key, data []byte, fields []string) ([]byte, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(data, &obj); err != nil {
-		return nil, fmt.Errorf("seal fields: %w", err)
-	}
-	a, err := aead(key)
-	if err != nil {
-		return nil, err
-	}
-	changed := false
-	for _, f := range fields {
-		raw, ok := obj[f]
-		if !ok || string(raw) == `""` || string(raw) == "null" {
-			continue
+	var (
+		a      cipher.AEAD
+		out    []byte
+		copied int
+	)
+	err := eachTopLevelField(data, func(name []byte, start, end int) error {
+		raw := data[start:end]
+		if string(raw) == `""` || string(raw) == "null" || !slices.Contains(fields, string(name)) {
+			return nil
+		}
+		if a == nil {
+			var err error
+			if a, err = aead(key); err != nil {
+				return err
+			}
+			out = make([]byte, 0, len(data)+64*len(fields))
 		}
 		kind := "o"
-		if len(raw) > 0 && raw[0] == '"' {
+		if raw[0] == '"' {
 			kind = "s"
 		}
-		nonce := make([]byte, a.NonceSize())
+		nonce := make([]byte, a.NonceSize(), a.NonceSize()+len(raw)+a.Overhead())
 		if _, err := rand.Read(nonce); err != nil {
-			return nil, err
+			return err
 		}
-		sealed, err := json.Marshal(sealedField{Enc: base64.RawStdEncoding.EncodeToString(a.Seal(nonce, nonce, raw, []byte(f))), Kind: kind})
-		if err != nil {
-			return nil, err
-		}
-		obj[f] = sealed
-		changed = true
+		sealed := a.Seal(nonce, nonce, raw, name)
+		out = append(out, data[copied:start]...)
+		out = append(out, `{"$enc":"`...)
+		out = base64.RawStdEncoding.AppendEncode(out, sealed)
+		out = append(append(append(out, `","t":"`...), kind...), `"}`...)
+		copied = end
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("seal fields: %w", err)
 	}
-	if !changed {
+	if out == nil {
 		return data, nil
 	}
-	return json.Marshal(obj)
+	return append(out, data[copied:]...), nil
 }
 
 // keyring caches users' keys; an erased user's absence of key is cached
