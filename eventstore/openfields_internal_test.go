@@ -56,11 +56,9 @@ var openFieldsSamples = []string{
 	`{}`,
 }
 
-var sealedNames = []string{"email", "first_name", "last_name", "properties", "list"}
-
-// TestOpenFieldsMeansWhatTheMapDid seals real event shapes, and an erased
-// user's (nil cipher), and compares the splice with the map round trip.
-func TestOpenFieldsMeansWhatTheMapDid(t *testing.T) {
+// testKey is a new user key and its cipher.
+func testKey(t testing.TB) ([]byte, cipher.AEAD) {
+	t.Helper()
 	key, err := NewUserKey()
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +67,15 @@ func TestOpenFieldsMeansWhatTheMapDid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return key, a
+}
+
+var sealedNames = []string{"email", "first_name", "last_name", "properties", "list"}
+
+// TestOpenFieldsMeansWhatTheMapDid seals real event shapes, and an erased
+// user's (nil cipher), and compares the splice with the map round trip.
+func TestOpenFieldsMeansWhatTheMapDid(t *testing.T) {
+	key, a := testKey(t)
 	for _, sample := range openFieldsSamples {
 		sealed, err := SealFields(key, []byte(sample), sealedNames)
 		if err != nil {
@@ -161,14 +168,7 @@ func repeatsNames(data []byte) bool {
 // the same members: the named non-empty ones sealed with their kind and
 // opening to their value, every other one as it was.
 func TestSealFieldsMeansWhatTheMapDid(t *testing.T) {
-	key, err := NewUserKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := aead(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, a := testKey(t)
 	for _, sample := range openFieldsSamples {
 		sealed, err := SealFields(key, []byte(sample), sealedNames)
 		if err != nil {
