@@ -495,6 +495,7 @@ func (r benchResults) commandsMarkdown(b *strings.Builder, c benchConfig) {
 	if c.warmup > 0 {
 		fmt.Fprintf(b, "\nBefore the repetitions at each concurrency, %s of the same commands run untimed, so that the server's connections are open and its statements prepared, as the raw inserts' pool has its connections open before it is timed.\n", c.warmup)
 	}
+	b.WriteString("\nEach client of (2) creates and invites users back to back (company, portal access, invitation) over a kept-alive HTTP/1.1 connection of its own, writing each request and reading its answer with net/http's parser in its own goroutine, as load generators such as wrk do; Go's http.Client would pass each request between three goroutines, CPU taken from the server on a small machine. (3) uses http.Client.\n")
 	b.WriteString("\nEach repetition of (2) runs right after one of (1) at the same concurrency, and each ratio divides the two: the limit drifts on a shared machine (fsync most of all), and figures taken a minute apart would measure the drift too. (1) runs once the server's read models have caught up with the commands before it.\n")
 	fmt.Fprintf(b, "\n## (3) Projection lag: 2xx of POST /users → visible in GET /users?q=<email>, at %d commands/s for %s\n\n", c.lagRate, c.lagDuration)
 	b.WriteString("| achieved commands/s | p50 ms | p99 ms | max ms | not visible within 60 s | one check p50 ms | one check p99 ms | read models' own p50 ms | read models' own p99 ms |\n|---|---|---|---|---|---|---|---|---|\n")

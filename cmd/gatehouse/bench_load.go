@@ -92,15 +92,38 @@ func (s *benchSite) call(ctx context.Context, method, path string, body any, wan
 }
 
 func (s *benchSite) createUser(ctx context.Context, email string) error {
-	_, err := s.call(ctx, http.MethodPost, "/users", map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": email,
-		"company_id": s.company, "portal_access": true, "send_invite": true}, http.StatusCreated)
+	_, err := s.call(ctx, http.MethodPost, "/users", s.newUser(email), http.StatusCreated)
 	return err
 }
 
-// createUsers runs n clients creating and inviting users back to back for d.
+// newUser is the body of POST /users in (2) and (3).
+func (s *benchSite) newUser(email string) map[string]any {
+	return map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": email,
+		"company_id": s.company, "portal_access": true, "send_invite": true}
+}
+
+// createUsers runs n clients creating and inviting users back to back for
+// d, each over a keep-alive connection of its own (keepAliveConn).
 func (s *benchSite) createUsers(ctx context.Context, n int, d time.Duration, tag string) (float64, *latencies, error) {
+	conns := make([]*keepAliveConn, n)
+	for i := range conns {
+		c, err := newKeepAliveConn(s.base)
+		if err != nil {
+			return 0, nil, err
+		}
+		conns[i] = c
+		defer c.close()
+	}
+	path := "/v1/orgs/" + s.org + "/users"
 	lat, rate, err := closedLoop(n, d, func(client, i int) error {
-		return s.createUser(ctx, fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i))
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		status, body, err := conns[client].postJSON(path, s.token, s.newUser(fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i)))
+		if err == nil && status != http.StatusCreated {
+			err = fmt.Errorf("POST /users: %d %s", status, body)
+		}
+		return err
 	})
 	return rate, lat, err
 }
