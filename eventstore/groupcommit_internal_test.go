@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"gatehouse/migrations/dbtest"
 )
@@ -323,5 +325,36 @@ func TestMergedGroupFailingOnOrderIsWrittenPerAppend(t *testing.T) {
 	}
 	if ok, failed := store.MergedGroupCommits(); ok != 0 || failed != 1 {
 		t.Fatalf("merged groups: %d written, %d failed; want 0 and 1", ok, failed)
+	}
+}
+
+// Rows merged for one table go out as inserts of powers of two rows,
+// largest first, each with its own rows' values in order: a handful of
+// statement texts per table, whatever the group's size.
+func TestMergedRowsAreQueuedInPowersOfTwo(t *testing.T) {
+	m := &mergedRows{table: "t", columns: "a, b", width: 2}
+	for i := range 13 {
+		m.args = append(m.args, i, -i)
+	}
+	b := &pgx.Batch{}
+	m.queue(b)
+	var rows []int
+	next := 0
+	for _, q := range b.QueuedQueries {
+		n := strings.Count(q.SQL, "(") - 1 // the column list's parenthesis
+		rows = append(rows, n)
+		if len(q.Arguments) != 2*n || !strings.HasPrefix(q.SQL, "INSERT INTO t (a, b) VALUES ($1,$2)") ||
+			!strings.HasSuffix(q.SQL, fmt.Sprintf("($%d,$%d)", 2*n-1, 2*n)) {
+			t.Fatalf("statement %q with %d values for %d rows", q.SQL, len(q.Arguments), n)
+		}
+		for j := 0; j < n; j++ {
+			if q.Arguments[2*j] != next || q.Arguments[2*j+1] != -next {
+				t.Fatalf("row %d of %q holds %v, %v; want row %d", j, q.SQL, q.Arguments[2*j], q.Arguments[2*j+1], next)
+			}
+			next++
+		}
+	}
+	if fmt.Sprint(rows) != "[8 4 1]" || next != 13 {
+		t.Fatalf("13 rows queued as %v (%d in all), want [8 4 1]", rows, next)
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // A group is first written merged: one insert of every append's events,
-// one multi-row insert per table of their rows (InsertRow), and each
+// multi-row inserts of their rows (InsertRow), at most one per power of
+// two rows and table (mergedRows.queue), and each
 // distinct check (StreamUnchanged) once. Per appended command that is a
 // fraction of the statements the group's per-append form runs, and
 // PostgreSQL spends most of a small statement's time starting and ending
@@ -133,7 +134,7 @@ func (s *Store) sendMerged(ctx context.Context, group []*pendingAppend) ([]Appen
 	b := &pgx.Batch{}
 	b.Queue(insertGroupEvents, ids, streams, versions, orgs, types, schemas, data, meta, recorded)
 	for _, m := range tables {
-		b.Queue(m.sql(), m.args...)
+		m.queue(b)
 	}
 	for _, st := range checks {
 		b.Queue(st.SQL, st.Args...)
@@ -147,7 +148,7 @@ func (s *Store) sendMerged(ctx context.Context, group []*pendingAppend) ([]Appen
 	if err == nil && len(positions) != len(ids) {
 		err = fmt.Errorf("%d of %d events inserted", len(positions), len(ids))
 	}
-	for i := 0; err == nil && i < len(tables)+len(checks); i++ {
+	for i := 1; err == nil && i < b.Len(); i++ {
 		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil && cerr != nil {
@@ -171,17 +172,33 @@ func (s *Store) sendMerged(ctx context.Context, group []*pendingAppend) ([]Appen
 	return results, nil
 }
 
-// sql is the multi-row insert; its text depends on the number of rows, so
-// PostgreSQL and pgx keep one prepared statement per table and group size
-// (at most maxGroup).
-func (m *mergedRows) sql() string {
+// queue queues the rows as inserts of 64, 32, ..., 2 or 1 rows, largest
+// first. Each number of rows is a statement text of its own, which pgx
+// and PostgreSQL prepare and keep per connection, with a generic plan of
+// about 140 kB for 64 rows of 4 columns (pg_backend_memory_contexts):
+// one text per group size would keep up to 63 of them per table and
+// connection, powers of two at most 7, about twice the largest in all.
+func (m *mergedRows) queue(b *pgx.Batch) {
+	for args := m.args; len(args) > 0; {
+		rows := 1
+		for rows*2 <= len(args)/m.width {
+			rows *= 2
+		}
+		n := rows * m.width
+		b.Queue(m.sql(rows), args[:n]...)
+		args = args[n:]
+	}
+}
+
+// sql is the insert of rows rows.
+func (m *mergedRows) sql(rows int) string {
 	var sql strings.Builder
 	fmt.Fprintf(&sql, "INSERT INTO %s (%s) VALUES ", m.table, m.columns)
-	for after := 0; after < len(m.args); after += m.width {
-		if after > 0 {
+	for row := range rows {
+		if row > 0 {
 			sql.WriteByte(',')
 		}
-		writeValues(&sql, after, m.width)
+		writeValues(&sql, row*m.width, m.width)
 	}
 	return sql.String()
 }
