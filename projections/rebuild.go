@@ -449,9 +449,15 @@ func swap(ctx context.Context, conn *pgx.Conn, p Projection, schema string, curs
 // ErrUnknownProjection is returned for a name no projection has.
 var ErrUnknownProjection = errors.New("unknown projection")
 
-// All returns every projection of the service, in the order they are run.
+// All returns every projection of the service, in the order they are run
+// on each event. The chain comes first: it reads its organization's head
+// at the first event of a delivery, and a read sends the rows the other
+// read models left for later (PipelinedTx.Later) first. Behind them, it
+// split a new user's two events into two writes of each row; first, it
+// reads before anything is pending, and each row is written once, in its
+// last state.
 func All(store *eventstore.Store) []Projection {
-	return []Projection{NewUsers(store), NewCompanies(), NewRoles(), NewOrgs(), NewChain(), NewAccess()}
+	return []Projection{NewChain(), NewUsers(store), NewCompanies(), NewRoles(), NewOrgs(), NewAccess()}
 }
 
 // ByName picks projections by name; no names means all.

@@ -190,7 +190,12 @@ func serve(ctx context.Context, g *globalFlags, f *serveFlags, log zerolog.Logge
 	// worker) run the read models and sagas. Mail and the helpdesk inbox
 	// stay here, where their configuration is.
 	all := projections.All(store)
-	users := all[0].(*projections.Users)
+	var users *projections.Users
+	for _, p := range all {
+		if u, ok := p.(*projections.Users); ok {
+			users = u
+		}
+	}
 	inProcess := all
 	if f.bus.kind == "nats" {
 		inProcess = nil
