@@ -282,8 +282,8 @@ func (s *Store) GroupCommits() (groups, appends int64) {
 	return s.groupStats.groups.Load(), s.groupStats.appends.Load()
 }
 
-// MergedGroupCommits reports how many groups were written merged (one
-// statement per table, see merged.go), and how many failed merged and
+// MergedGroupCommits reports how many groups were written merged
+// (multi-row statements, see merged.go), and how many failed merged and
 // were written again per append.
 func (s *Store) MergedGroupCommits() (merged, failed int64) {
 	return s.groupStats.merged.Load(), s.groupStats.mergedFailed.Load()

@@ -358,3 +358,31 @@ func TestMergedRowsAreQueuedInPowersOfTwo(t *testing.T) {
 		t.Fatalf("13 rows queued as %v (%d in all), want [8 4 1]", rows, next)
 	}
 }
+
+// Checks are merged only when they are the same check: one of stream "a1"
+// at version 2 and one of stream "a" at version 12 are two, and the second
+// still refuses its append when "a" has moved past 12.
+func TestMergedGroupKeepsDistinctChecksApart(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := New(pool)
+	t.Cleanup(store.Close)
+	ctx := context.Background()
+	var thirteen []NewEvent
+	for range 13 {
+		thirteen = append(thirteen, newEvent("A"))
+	}
+	if _, err := store.Append(ctx, AppendRequest{Stream: "a", Events: thirteen}); err != nil {
+		t.Fatal(err)
+	}
+	group := pendingGroup(t,
+		AppendRequest{Stream: "x", Events: []NewEvent{newEvent("X")}, Statements: []Statement{StreamUnchanged("a1", 2)}},
+		AppendRequest{Stream: "y", Events: []NewEvent{newEvent("Y")}, Statements: []Statement{StreamUnchanged("a", 12)}})
+	store.commitGroup(ctx, group)
+	if o := <-group[0].done; o.err != nil {
+		t.Errorf("the append decided on a1: %v", o.err)
+	}
+	if o := <-group[1].done; !errors.Is(o.err, ErrStreamMoved) {
+		t.Errorf("the append decided on a at 12: %+v, want ErrStreamMoved", o)
+	}
+}

@@ -13,8 +13,8 @@ import (
 
 // A group is first written merged: one insert of every append's events,
 // multi-row inserts of their rows (InsertRow), at most one per power of
-// two rows and table (mergedRows.queue), and each
-// distinct check (StreamUnchanged) once. Per appended command that is a
+// two rows and table (mergedRows.queue), and each distinct check
+// (StreamUnchanged) once. Per appended command that is a
 // fraction of the statements the group's per-append form runs, and
 // PostgreSQL spends most of a small statement's time starting and ending
 // it: in a pgx test with 16 new users per group (2 events, 3 rows and 2
@@ -112,7 +112,8 @@ func (s *Store) sendMerged(ctx context.Context, group []*pendingAppend) ([]Appen
 		}
 		for _, st := range req.Statements {
 			if st.check {
-				key := st.SQL + fmt.Sprint(st.Args...)
+				// %#v quotes strings: "a1", 2 and "a", 12 stay apart.
+				key := fmt.Sprintf("%s %#v", st.SQL, st.Args)
 				if !seenChecks[key] {
 					seenChecks[key] = true
 					checks = append(checks, st)
