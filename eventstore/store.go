@@ -97,7 +97,7 @@ type Statement struct {
 	Args              []any
 	OnUniqueViolation error
 	// row is set by InsertRow: a group commit writes the rows of several
-	// appends into one table as one multi-row insert (see merged.go).
+	// appends into one table as multi-row inserts (see merged.go).
 	row *rowInsert
 	// check is set by StreamUnchanged: it writes nothing, so identical
 	// checks of several appends in a group run once.
