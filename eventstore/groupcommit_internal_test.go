@@ -12,9 +12,19 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"gatehouse/migrations/dbtest"
 )
+
+// newTestStore is a store on a fresh database, closed when the test ends.
+func newTestStore(t *testing.T) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	pool, _ := dbtest.NewPool(t)
+	store := New(pool)
+	t.Cleanup(store.Close)
+	return store, pool
+}
 
 // pendingGroup is a group as the committers take it from their queue.
 func pendingGroup(t *testing.T, reqs ...AppendRequest) []*pendingAppend {
@@ -51,9 +61,7 @@ func TestGroupCommitIsolatesEachAppend(t *testing.T) {
 }
 
 func testGroupCommitIsolatesEachAppend(t *testing.T, merged bool) {
-	pool, _ := dbtest.NewPool(t)
-	store := New(pool)
-	t.Cleanup(store.Close)
+	store, pool := newTestStore(t)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `CREATE TABLE test_reserved (k text PRIMARY KEY); INSERT INTO test_reserved VALUES ('taken')`); err != nil {
 		t.Fatal(err)
@@ -225,9 +233,7 @@ func TestGroupCommitUnderConcurrency(t *testing.T) {
 // they would have been alone, with each answer pointing at its own events.
 func TestMergedGroupStoresEachAppend(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
-	store := New(pool)
-	t.Cleanup(store.Close)
+	store, pool := newTestStore(t)
 	ctx := context.Background()
 	if _, err := pool.Exec(ctx, `CREATE TABLE test_rows (name text, n int, ref uuid); CREATE TABLE test_keys (k text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
@@ -305,9 +311,7 @@ func TestMergedGroupStoresEachAppend(t *testing.T) {
 // the other.
 func TestMergedGroupFailingOnOrderIsWrittenPerAppend(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
-	store := New(pool)
-	t.Cleanup(store.Close)
+	store, _ := newTestStore(t)
 	ctx := context.Background()
 	if _, err := store.Append(ctx, AppendRequest{Stream: "kept", Events: []NewEvent{newEvent("K1")}}); err != nil {
 		t.Fatal(err)
@@ -332,7 +336,7 @@ func TestMergedGroupFailingOnOrderIsWrittenPerAppend(t *testing.T) {
 // largest first, each with its own rows' values in order: a handful of
 // statement texts per table, whatever the group's size.
 func TestMergedRowsAreQueuedInPowersOfTwo(t *testing.T) {
-	m := &mergedRows{table: "t", columns: "a, b", width: 2}
+	m := &mergedRows{rowInsert: rowInsert{table: "t", columns: "a, b"}, width: 2}
 	for i := range 13 {
 		m.args = append(m.args, i, -i)
 	}
@@ -364,9 +368,7 @@ func TestMergedRowsAreQueuedInPowersOfTwo(t *testing.T) {
 // still refuses its append when "a" has moved past 12.
 func TestMergedGroupKeepsDistinctChecksApart(t *testing.T) {
 	t.Parallel()
-	pool, _ := dbtest.NewPool(t)
-	store := New(pool)
-	t.Cleanup(store.Close)
+	store, _ := newTestStore(t)
 	ctx := context.Background()
 	var thirteen []NewEvent
 	for range 13 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -36,9 +35,9 @@ const maxParams = 65535
 // mergedRows is a multi-row insert into one table, growing as the group's
 // statements are read.
 type mergedRows struct {
-	table, columns string
-	width          int
-	args           []any
+	rowInsert
+	width int
+	args  []any
 }
 
 // mergeable reports whether every statement of every append is a row
@@ -122,7 +121,7 @@ func (s *Store) sendMerged(ctx context.Context, group []*pendingAppend) ([]Appen
 			}
 			m := byTable[*st.row]
 			if m == nil {
-				m = &mergedRows{table: st.row.table, columns: st.row.columns, width: len(st.Args)}
+				m = &mergedRows{rowInsert: *st.row, width: len(st.Args)}
 				byTable[*st.row] = m
 				tables = append(tables, m)
 			}
@@ -186,20 +185,7 @@ func (m *mergedRows) queue(b *pgx.Batch) {
 			rows *= 2
 		}
 		n := rows * m.width
-		b.Queue(m.sql(rows), args[:n]...)
+		b.Queue(m.sql(rows, m.width), args[:n]...)
 		args = args[n:]
 	}
-}
-
-// sql is the insert of rows rows.
-func (m *mergedRows) sql(rows int) string {
-	var sql strings.Builder
-	fmt.Fprintf(&sql, "INSERT INTO %s (%s) VALUES ", m.table, m.columns)
-	for row := range rows {
-		if row > 0 {
-			sql.WriteByte(',')
-		}
-		writeValues(&sql, row*m.width, m.width)
-	}
-	return sql.String()
 }

@@ -115,24 +115,29 @@ type rowInsert struct {
 // and lookup rows most appends carry; written this way, a group commit
 // writes those of all its appends in one statement per table.
 func InsertRow(table, columns string, values ...any) Statement {
-	var sql strings.Builder
-	fmt.Fprintf(&sql, "INSERT INTO %s (%s) VALUES ", table, columns)
-	writeValues(&sql, 0, len(values))
-	return Statement{SQL: sql.String(), Args: values, row: &rowInsert{table: table, columns: columns}}
+	row := rowInsert{table: table, columns: columns}
+	return Statement{SQL: row.sql(1, len(values)), Args: values, row: &row}
 }
 
-// writeValues writes one VALUES tuple of n parameters, numbered from
-// after+1.
-func writeValues(sql *strings.Builder, after, n int) {
-	sql.WriteByte('(')
-	for i := 1; i <= n; i++ {
-		if i > 1 {
+// sql is the insert of rows rows of width values each, numbered in order.
+func (r rowInsert) sql(rows, width int) string {
+	var sql strings.Builder
+	fmt.Fprintf(&sql, "INSERT INTO %s (%s) VALUES ", r.table, r.columns)
+	for row := range rows {
+		if row > 0 {
 			sql.WriteByte(',')
 		}
-		sql.WriteByte('$')
-		sql.WriteString(strconv.Itoa(after + i))
+		sql.WriteByte('(')
+		for i := 1; i <= width; i++ {
+			if i > 1 {
+				sql.WriteByte(',')
+			}
+			sql.WriteByte('$')
+			sql.WriteString(strconv.Itoa(row*width + i))
+		}
+		sql.WriteByte(')')
 	}
-	sql.WriteByte(')')
+	return sql.String()
 }
 
 // AppendRequest appends Events to Stream, which must be at ExpectedVersion
