@@ -60,10 +60,14 @@ func TestAccessCacheAnswersAndForgets(t *testing.T) {
 	sql(`UPDATE companies_view SET portal_active = false WHERE company_id = $1`, company)
 	eventually(t, "the company's portal switched off by hand", func() bool { return !allowed(ada) && !allowed(bob) })
 	sql(`UPDATE companies_view SET portal_active = true WHERE company_id = $1`, company)
+	// The change back reaches the cache by a notification of its own: until
+	// it arrives, the cache may still answer the refusal it kept.
+	eventually(t, "the company's portal switched on again", func() bool { return allowed(ada) && allowed(bob) })
 	kept(ada, true)
 	sql(`UPDATE orgs_view SET portal_enabled = false WHERE org_id = $1`, o.id)
 	eventually(t, "the portal switched off by hand", func() bool { return !allowed(ada) })
 	sql(`UPDATE orgs_view SET portal_enabled = true WHERE org_id = $1`, o.id)
+	eventually(t, "the portal switched on again", func() bool { return allowed(ada) })
 
 	// Through the API: a role's permissions.
 	kept(ada, true)
