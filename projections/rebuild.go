@@ -1,10 +1,12 @@
 package projections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -326,10 +328,18 @@ SELECT replace(pg_get_indexdef(i.indexrelid), format(' ON public.%I ', $2::text)
 
 // index gives the new tables the live tables' indexes, under the same
 // names (LIKE … INCLUDING INDEXES would make up new ones).
+//
+// Constraints come first, on the target's connection: adding one locks
+// the table. The other indexes are then built side by side, each builder
+// on a connection of its own (CREATE INDEX only takes a share lock, which
+// does not conflict with itself): PostgreSQL builds a trigram index on
+// one core, and building the users' six one after the other left the
+// machine's other cores idle for most of a rebuild's writing.
 func (t *rebuildTarget) index(ctx context.Context) error {
 	if _, err := t.conn.Exec(ctx, `SET maintenance_work_mem = '256MB'`); err != nil {
 		return fmt.Errorf("rebuild %s: %w", t.p.Name(), err)
 	}
+	var constraints, indexes []string
 	for _, table := range t.p.Tables() {
 		rows, err := t.conn.Query(ctx, indexDefinitions, t.schema, table)
 		if err != nil {
@@ -340,12 +350,78 @@ func (t *rebuildTarget) index(ctx context.Context) error {
 			return fmt.Errorf("rebuild %s: indexes of %s: %w", t.p.Name(), table, err)
 		}
 		for _, def := range defs {
-			if _, err := t.conn.Exec(ctx, def); err != nil {
-				return fmt.Errorf("rebuild %s: %s: %w", t.p.Name(), def, err)
+			if strings.HasPrefix(def, "ALTER TABLE") {
+				constraints = append(constraints, def)
+			} else {
+				indexes = append(indexes, def)
 			}
 		}
 	}
+	for _, def := range constraints {
+		if _, err := t.conn.Exec(ctx, def); err != nil {
+			return fmt.Errorf("rebuild %s: %s: %w", t.p.Name(), def, err)
+		}
+	}
+	return buildIndexes(ctx, t.conn, indexBuilders(len(indexes)), indexes)
+}
+
+// indexBuilders is how many connections build a table's indexes at once:
+// one per core of this machine (the database's own cores are not known
+// here; on one machine they are the same), at most 4 and at most one per
+// index.
+func indexBuilders(indexes int) int {
+	return max(1, min(runtime.NumCPU(), 4, indexes))
+}
+
+// buildIndexes runs the CREATE INDEX statements defs on conn and n-1 more
+// connections like it, the slowest kinds first (a GIN index takes several
+// times a B-tree's time), so that the last to finish is a short one.
+func buildIndexes(ctx context.Context, conn *pgx.Conn, n int, defs []string) error {
+	defs = slices.Clone(defs)
+	slices.SortStableFunc(defs, func(a, b string) int {
+		return cmp.Compare(indexCost(b), indexCost(a))
+	})
+	next := make(chan string, len(defs))
+	for _, def := range defs {
+		next <- def
+	}
+	close(next)
+	g, gctx := errgroup.WithContext(ctx)
+	build := func(c *pgx.Conn) error {
+		for def := range next {
+			if _, err := c.Exec(gctx, def); err != nil {
+				return fmt.Errorf("%s: %w", def, err)
+			}
+		}
+		return nil
+	}
+	g.Go(func() error { return build(conn) })
+	for range n - 1 {
+		g.Go(func() error {
+			c, err := pgx.ConnectConfig(gctx, conn.Config().Copy())
+			if err != nil {
+				return fmt.Errorf("index builder: %w", err)
+			}
+			defer c.Close(context.WithoutCancel(gctx))
+			if _, err := c.Exec(gctx, `SET maintenance_work_mem = '256MB'`); err != nil {
+				return fmt.Errorf("index builder: %w", err)
+			}
+			return build(c)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("build indexes: %w", err)
+	}
 	return nil
+}
+
+// indexCost ranks an index definition by how long it takes to build: a
+// trigram (GIN) index several times as long as a B-tree of the same rows.
+func indexCost(def string) int {
+	if strings.Contains(def, " USING gin ") || strings.Contains(def, " USING gist ") {
+		return 1
+	}
+	return 0
 }
 
 // commonPrefix is the stream prefix every projection reads within, so
