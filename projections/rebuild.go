@@ -176,6 +176,7 @@ func RebuildAll(ctx context.Context, store *eventstore.Store, ps []Projection, p
 	for _, t := range targets {
 		cursor = eventstore.Later(cursor, t.last)
 	}
+	shareCores(targets)
 	g, gctx = errgroup.WithContext(ctx)
 	for _, t := range targets {
 		g.Go(func() error { return t.write(gctx) })
@@ -214,6 +215,10 @@ type rebuildTarget struct {
 	batches chan []decodedEvent
 	events  int64
 	last    eventstore.Cursor
+	// builders is how many connections build the new tables' indexes
+	// (see index): the machine's cores shared among the targets, which
+	// write side by side.
+	builders int
 }
 
 func newRebuildTarget(ctx context.Context, store *eventstore.Store, p Projection) (*rebuildTarget, error) {
@@ -246,6 +251,15 @@ func newRebuildTarget(ctx context.Context, store *eventstore.Store, p Projection
 		return t, t.index(ctx)
 	}
 	return t, nil
+}
+
+// shareCores gives each target its share of the machine's cores for
+// building indexes: one per core (the database's own cores are not known
+// here; on one machine they are the same), at least one, at most 4.
+func shareCores(targets []*rebuildTarget) {
+	for _, t := range targets {
+		t.builders = max(1, min(runtime.NumCPU()/len(targets), 4))
+	}
 }
 
 // close drops what is left of the new tables (nothing after a swap) and
@@ -362,15 +376,7 @@ func (t *rebuildTarget) index(ctx context.Context) error {
 			return fmt.Errorf("rebuild %s: %s: %w", t.p.Name(), def, err)
 		}
 	}
-	return buildIndexes(ctx, t.conn, indexBuilders(len(indexes)), indexes)
-}
-
-// indexBuilders is how many connections build a table's indexes at once:
-// one per core of this machine (the database's own cores are not known
-// here; on one machine they are the same), at most 4 and at most one per
-// index.
-func indexBuilders(indexes int) int {
-	return max(1, min(runtime.NumCPU(), 4, indexes))
+	return buildIndexes(ctx, t.conn, max(1, min(t.builders, len(indexes))), indexes)
 }
 
 // buildIndexes runs the CREATE INDEX statements defs on conn and n-1 more
