@@ -659,3 +659,63 @@ func TestEveryAppendIsAnnounced(t *testing.T) {
 		})
 	}
 }
+
+// A subscriber feeding several consumer groups tells on each event whether
+// their offsets were all equal when it read it: read models then need not
+// read them again to know that none has the event. Groups apart (one ahead,
+// as after a rebuild) are never said to be aligned.
+func TestMembersAlignedOnlyWhenTheirOffsetsAreEqual(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := eventstore.New(pool)
+	t.Cleanup(store.Close)
+	ctx := context.Background()
+	appendOne := func(version int) {
+		t.Helper()
+		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "s", ExpectedVersion: version,
+			Events: []eventstore.NewEvent{{ID: uuid.New(), Type: "PortalEnabled", Data: []byte(`{}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendOne(0)
+	appendOne(1)
+	// "ahead" has the first event already; "behind" has nothing.
+	if _, err := pool.Exec(ctx, `INSERT INTO watermill_offsets_events (consumer_group, offset_acked, last_processed_transaction_id)
+		SELECT 'ahead', position, transaction_id FROM events ORDER BY position LIMIT 1`); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: "read models", Members: []string{"ahead", "behind"},
+		FallbackPoll: 20 * time.Millisecond, BatchSize: 1}, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subCtx, cancel := context.WithCancel(ctx)
+	t.Cleanup(func() { _ = sub.Close(); cancel() })
+	in, err := sub.Subscribe(subCtx, eventstore.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() (int, string) {
+		t.Helper()
+		select {
+		case msg := <-in:
+			msg.Ack()
+			e, err := eventstore.EventFromMessage(msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return e.StreamVersion, msg.Metadata.Get(eventstore.MetaMembersAligned)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no delivery within 10 s")
+		}
+		return 0, ""
+	}
+	// One event a delivery (BatchSize 1): the first is read from "behind",
+	// apart from "ahead"; its delivery brings "behind" to "ahead".
+	if v, aligned := next(); v != 1 || aligned == "true" {
+		t.Fatalf("first delivery: version %d, aligned %q; want version 1, not aligned", v, aligned)
+	}
+	if v, aligned := next(); v != 2 || aligned != "true" {
+		t.Fatalf("second delivery: version %d, aligned %q; want version 2, aligned", v, aligned)
+	}
+}

@@ -34,6 +34,11 @@ const (
 	MetaSchemaVersion = "schema_version"
 	MetaRecordedAt    = "recorded_at"
 	MetaEvent         = "event_metadata"
+	// MetaMembersAligned is "true" on an event delivered to consumer
+	// groups fed together (SubscriberConfig.Members) whose offsets the
+	// delivery found all equal: none of them has applied the event, and
+	// a handler need not read their offsets to know it.
+	MetaMembersAligned = "members_aligned"
 )
 
 // WatermillSchema is a watermill-sql SchemaAdapter over the events table.
@@ -54,6 +59,10 @@ type WatermillSchema struct {
 	// keys, when set, is told which users' keys the rows read will need,
 	// so that the first reveal of a batch loads them all at once.
 	keys *keyring
+	// members, when set, are the consumer groups a subscriber feeds
+	// together (see memberOffsets); each row then tells whether their
+	// offsets were all equal (MetaMembersAligned).
+	members []string
 }
 
 // ErrPublishThroughAppend is returned by InsertQuery.
@@ -88,6 +97,9 @@ func (s WatermillSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query,
 	}
 	if len(s.Types) > 0 {
 		return s.typedSelect(next, batch), nil
+	}
+	if len(s.members) > 0 {
+		return s.membersSelect(batch), nil
 	}
 	q := `
 WITH last_processed AS (` + next.Query + `)
@@ -137,6 +149,28 @@ SELECT * FROM (
 	return wsql.Query{Query: q, Args: append(append([]any{}, next.Args...), s.Types)}
 }
 
+// membersSelect reads as the plain select does from the earliest of the
+// members' offsets (memberOffsets.NextOffsetQuery), and tells on each row
+// whether the members' offsets, as locked by this read, were all equal:
+// a handler would otherwise read them again, one more statement for each
+// delivery, only to find that none is ahead (they differ after a rebuild
+// of one read model, until the others pass it).
+func (s WatermillSchema) membersSelect(batch int) wsql.Query {
+	q := `
+WITH m AS MATERIALIZED (
+	SELECT offset_acked, last_processed_transaction_id FROM watermill_offsets_events
+	WHERE consumer_group = ANY($1::text[]) ORDER BY consumer_group FOR UPDATE),
+last_processed AS (SELECT offset_acked, last_processed_transaction_id FROM m ORDER BY last_processed_transaction_id, offset_acked LIMIT 1)
+SELECT ` + messageColumns + `,
+	(SELECT count(*) FROM (SELECT DISTINCT offset_acked, last_processed_transaction_id FROM m) d) = 1
+FROM events
+WHERE ` + afterOffset + `
+  AND transaction_id < (` + visibleHorizon + `)
+ORDER BY transaction_id, position
+LIMIT ` + strconv.Itoa(batch)
+	return wsql.Query{Query: q, Args: []any{s.members}}
+}
+
 // SubscriberApplicationName marks the connections of event subscribers, so
 // that their delivery transactions do not hold back what other subscribers
 // may read (see visibleHorizon).
@@ -172,8 +206,13 @@ func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (w
 		stream, org, typ                 string
 		data, meta                       []byte
 		recorded                         time.Time
+		aligned                          bool
 	)
-	if err := params.Row.Scan(&position, &xid, &id, &stream, &version, &org, &typ, &schemaVersion, &data, &meta, &recorded); err != nil {
+	dest := []any{&position, &xid, &id, &stream, &version, &org, &typ, &schemaVersion, &data, &meta, &recorded}
+	if len(s.members) > 0 && len(s.Types) == 0 {
+		dest = append(dest, &aligned)
+	}
+	if err := params.Row.Scan(dest...); err != nil {
 		return wsql.Row{}, fmt.Errorf("scan event row: %w", err)
 	}
 	if s.read != nil {
@@ -192,6 +231,9 @@ func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (w
 	msg.Metadata.Set(MetaSchemaVersion, strconv.FormatInt(schemaVersion, 10))
 	msg.Metadata.Set(MetaRecordedAt, recorded.UTC().Format(time.RFC3339Nano))
 	msg.Metadata.Set(MetaEvent, string(meta))
+	if aligned {
+		msg.Metadata.Set(MetaMembersAligned, "true")
+	}
 	return wsql.Row{
 		Offset:    position,
 		UUID:      []byte(id.String()),
@@ -356,6 +398,7 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	var offsets wsql.OffsetsAdapter = wsql.DefaultPostgreSQLOffsetsAdapter{}
 	if len(cfg.Members) > 0 {
 		offsets = memberOffsets{members: cfg.Members}
+		schema.members = cfg.Members
 	}
 	beginner := wsql.BeginnerFromPgx(pool)
 	if cfg.Pipelined {

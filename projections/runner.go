@@ -210,7 +210,7 @@ func handler(store *eventstore.Store, projections []Projection, log zerolog.Logg
 		if err != nil {
 			return fmt.Errorf("read models at %d: %w", e.Position, err)
 		}
-		applied, err := memberOffsets(ctx, tx, projections)
+		applied, err := memberOffsets(ctx, tx, projections, msg.Metadata.Get(eventstore.MetaMembersAligned) == "true")
 		if err != nil {
 			return err
 		}
@@ -265,12 +265,17 @@ type memberOffsetsKey struct{}
 // the subscriber reads from the earliest, and a read model that is ahead
 // skips what it has. No read model thus sees an event twice, which lets
 // them remember rows across the events of a batch (PipelinedTx.Memo).
-func memberOffsets(ctx context.Context, tx pgx.Tx, projections []Projection) (map[string]eventstore.Cursor, error) {
+// When the delivery found the offsets all equal (aligned), none is ahead,
+// and they are not read again.
+func memberOffsets(ctx context.Context, tx pgx.Tx, projections []Projection, aligned bool) (map[string]eventstore.Cursor, error) {
 	memo := txMemo(tx)
 	if memo != nil {
 		if m, ok := memo[memberOffsetsKey{}].(map[string]eventstore.Cursor); ok {
 			return m, nil
 		}
+	}
+	if aligned {
+		return nil, nil // no read model has any of the events: nothing to skip
 	}
 	names := make([]string, len(projections))
 	for i, p := range projections {
