@@ -39,9 +39,10 @@ func newKeepAliveConn(base string) (*keepAliveConn, error) {
 	return &keepAliveConn{host: u.Host}, nil
 }
 
-// postJSON sends body as JSON and returns the answer's status and body.
-// A failed exchange closes the connection; the next one dials again.
-func (c *keepAliveConn) postJSON(path, token string, body any) (int, []byte, error) {
+// request sends method path, with body as JSON unless it is nil, and
+// returns the answer's status and body. A failed exchange closes the
+// connection; the next one dials again.
+func (c *keepAliveConn) request(method, path, token string, body any) (int, []byte, error) {
 	if c.conn == nil {
 		conn, err := net.DialTimeout("tcp", c.host, 10*time.Second)
 		if err != nil {
@@ -49,20 +50,26 @@ func (c *keepAliveConn) postJSON(path, token string, body any) (int, []byte, err
 		}
 		c.conn, c.r = conn, bufio.NewReaderSize(conn, 16<<10)
 	}
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return 0, nil, err
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return 0, nil, err
+		}
 	}
 	c.req.Reset()
-	c.req.WriteString("POST " + path + " HTTP/1.1\r\nHost: " + c.host + "\r\nAuthorization: Bearer " + token +
-		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(payload)) + "\r\n\r\n")
+	c.req.WriteString(method + " " + path + " HTTP/1.1\r\nHost: " + c.host + "\r\nAuthorization: Bearer " + token + "\r\n")
+	if body != nil {
+		c.req.WriteString("Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(payload)) + "\r\n")
+	}
+	c.req.WriteString("\r\n")
 	c.req.Write(payload)
 	status, answer, keep, err := c.exchange()
 	if err != nil || !keep {
 		c.close()
 	}
 	if err != nil {
-		return 0, nil, fmt.Errorf("POST %s: %w", path, err)
+		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return status, answer, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // The bench's keep-alive client sends what http.Client would (method,
-// path, token, JSON body), reads every answer whole, whether sized or
+// path, token, a JSON body or none), reads every answer whole, whether sized or
 // chunked, keeps one connection for many requests, and dials again when
 // the server closes it.
 func TestKeepAliveConnReusesItsConnection(t *testing.T) {
@@ -20,6 +20,10 @@ func TestKeepAliveConnReusesItsConnection(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body struct{ N int }
 		b, _ := io.ReadAll(r.Body)
+		if r.Method == http.MethodGet && r.Header.Get("Authorization") == "Bearer tok" && len(b) == 0 && r.Header.Get("Content-Type") == "" {
+			fmt.Fprintf(w, "q=%s", r.URL.Query().Get("q"))
+			return
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/orgs/o/users" || r.Header.Get("Authorization") != "Bearer tok" ||
 			r.Header.Get("Content-Type") != "application/json" || json.Unmarshal(b, &body) != nil {
 			http.Error(w, fmt.Sprintf("unexpected %s %s %q %s", r.Method, r.URL.Path, r.Header.Get("Authorization"), b), http.StatusBadRequest)
@@ -54,7 +58,7 @@ func TestKeepAliveConnReusesItsConnection(t *testing.T) {
 	}
 	defer c.close()
 	for n := range 10 {
-		status, body, err := c.postJSON("/v1/orgs/o/users", "tok", map[string]int{"n": n})
+		status, body, err := c.request(http.MethodPost, "/v1/orgs/o/users", "tok", map[string]int{"n": n})
 		want := fmt.Sprintf("user %d", n)
 		if n%3 == 1 {
 			want = fmt.Sprintf("chunk %d;chunk %d;chunk %d;", n, n, n)
@@ -65,8 +69,12 @@ func TestKeepAliveConnReusesItsConnection(t *testing.T) {
 			t.Fatalf("request %d: %d %q (%v), want 201 %q", n, status, body, err, want)
 		}
 	}
+	status, body, err := c.request(http.MethodGet, "/v1/orgs/o/users?q=a%40b.test", "tok", nil)
+	if err != nil || status != http.StatusOK || string(body) != "q=a@b.test" {
+		t.Fatalf("GET without a body: %d %q (%v), want 200 %q", status, body, err, "q=a@b.test")
+	}
 	if got := conns.Load(); got != 2 {
-		t.Fatalf("%d connections for 10 requests, one closed by the server after the 6th; want 2", got)
+		t.Fatalf("%d connections for 11 requests, one closed by the server after the 6th; want 2", got)
 	}
 	if _, err := newKeepAliveConn("https://example.test"); err == nil {
 		t.Fatal("accepted an https address it would speak plain HTTP to")

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,11 +90,6 @@ func (s *benchSite) call(ctx context.Context, method, path string, body any, wan
 	return b, nil
 }
 
-func (s *benchSite) createUser(ctx context.Context, email string) error {
-	_, err := s.call(ctx, http.MethodPost, "/users", s.newUser(email), http.StatusCreated)
-	return err
-}
-
 // newUser is the body of POST /users in (2) and (3).
 func (s *benchSite) newUser(email string) map[string]any {
 	return map[string]any{"first_name": "Ada", "last_name": "Lovelace", "email": email,
@@ -119,7 +113,7 @@ func (s *benchSite) createUsers(ctx context.Context, n int, d time.Duration, tag
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		status, body, err := conns[client].postJSON(path, s.token, s.newUser(fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i)))
+		status, body, err := conns[client].request(http.MethodPost, path, s.token, s.newUser(fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i)))
 		if err == nil && status != http.StatusCreated {
 			err = fmt.Errorf("POST /users: %d %s", status, body)
 		}
@@ -158,11 +152,21 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 	fail := func(err error) { once.Do(func() { firstErr = err }) }
 	var wg sync.WaitGroup
 	interval := time.Second / time.Duration(rate)
-	inFlight := make(chan struct{}, 64)
-	// At most lagChecksInFlight checks at a time, whatever the lag: a
-	// check is a search, and once read models fall behind, unbounded
-	// checks would become the load that keeps them behind.
-	checks := make(chan struct{}, lagChecksInFlight)
+	// At most 64 commands in flight, each on a kept-alive connection of
+	// its own (see keepAliveConn), and at most lagChecksInFlight checks,
+	// whatever the lag: a check is a search, and once read models fall
+	// behind, unbounded checks would become the load that keeps them
+	// behind.
+	commandConns, err := keepAliveConns(s.base, 64)
+	if err != nil {
+		return lagRun{}, err
+	}
+	checkConns, err := keepAliveConns(s.base, lagChecksInFlight)
+	if err != nil {
+		return lagRun{}, err
+	}
+	defer func() { closeAll(commandConns); closeAll(checkConns) }()
+	prefix := "/v1/orgs/" + s.org
 	start := time.Now()
 	for i := 0; time.Since(start) < d && firstErr == nil; i++ {
 		// The i-th command is due at start + i×interval; one that is late
@@ -170,15 +174,19 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 		// would drop the ticks it missed, and the rate achieved would fall
 		// short on a busy machine even when the server keeps up.
 		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		var conn *keepAliveConn
 		select {
-		case inFlight <- struct{}{}:
+		case conn = <-commandConns:
 		default:
 			continue
 		}
 		wg.Go(func() {
 			email := fmt.Sprintf("%s-%d@bench.example.com", tag, i)
-			err := s.createUser(ctx, email)
-			<-inFlight
+			status, body, err := conn.request(http.MethodPost, prefix+"/users", s.token, s.newUser(email))
+			commandConns <- conn
+			if err == nil && status != http.StatusCreated {
+				err = fmt.Errorf("POST /users: %d %s", status, body)
+			}
 			if err != nil {
 				fail(err)
 				return
@@ -188,18 +196,21 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 			if i%lagSampleEvery != 0 {
 				return
 			}
-			q := "/users?q=" + url.QueryEscape(email)
+			q := prefix + "/users?q=" + url.QueryEscape(email)
 			for waited := time.Duration(0); waited < time.Minute; waited = time.Since(acked) {
-				checks <- struct{}{}
+				c := <-checkConns
 				sent := time.Now()
-				body, err := s.call(ctx, http.MethodGet, q, nil, http.StatusOK)
-				<-checks
+				status, body, err := c.request(http.MethodGet, q, s.token, nil)
+				checkConns <- c
 				check.add(time.Since(sent))
+				if err == nil && status != http.StatusOK {
+					err = fmt.Errorf("GET /users?q=: %d %s", status, body)
+				}
 				if err != nil {
 					fail(err)
 					return
 				}
-				if strings.Contains(string(body), email) {
+				if bytes.Contains(body, []byte(email)) {
 					lag.add(time.Since(acked))
 					return
 				}
@@ -216,7 +227,7 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 		})
 	}
 	achieved := float64(sent.Load()) / time.Since(start).Seconds()
-	wg.Wait()
+	wg.Wait() // every connection is back in its pool
 	if firstErr != nil {
 		return lagRun{}, firstErr
 	}
@@ -226,6 +237,26 @@ func (s *benchSite) projectionLag(ctx context.Context, rate int, d time.Duration
 	}
 	return lagRun{achieved: achieved, lag: lag, check: check, invisible: invisible.Load(),
 		readModelP50: after.quantileSince(before, 0.5), readModelP99: after.quantileSince(before, 0.99)}, nil
+}
+
+// keepAliveConns is a pool of n connections to base, dialled on first use.
+func keepAliveConns(base string, n int) (chan *keepAliveConn, error) {
+	pool := make(chan *keepAliveConn, n)
+	for range n {
+		c, err := newKeepAliveConn(base)
+		if err != nil {
+			return nil, err
+		}
+		pool <- c
+	}
+	return pool, nil
+}
+
+// closeAll closes the connections of a pool they have all come back to.
+func closeAll(pool chan *keepAliveConn) {
+	for range len(pool) {
+		(<-pool).close()
+	}
 }
 
 // lagRun is one repetition of the projection-lag measurement. check is
