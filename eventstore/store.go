@@ -691,8 +691,16 @@ func (s *Store) Scan(ctx context.Context, after Cursor, limit int, f ScanFilter)
 	}
 	defer rows.Close()
 	out := make([]RecordedEvent, 0, limit)
+	fast, ok := newScanDecoder(rows.FieldDescriptions())
 	for rows.Next() {
 		var e RecordedEvent
+		if ok {
+			if err := fast.decode(rows.RawValues(), &e); err != nil {
+				return nil, fmt.Errorf("scan log after %d: %w", after.Position, err)
+			}
+			out = append(out, e)
+			continue
+		}
 		var xid int64
 		var data, rawMeta []byte
 		if err := rows.Scan(&e.Position, &xid, &e.ID, &e.StreamID, &e.StreamVersion, &e.OrgID, &e.Type, &e.SchemaVersion, &data, &rawMeta, &e.RecordedAt); err != nil {
