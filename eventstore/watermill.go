@@ -98,7 +98,7 @@ func (s WatermillSchema) SelectQuery(params wsql.SelectQueryParams) (wsql.Query,
 	if len(s.Types) > 0 {
 		return s.typedSelect(next, batch), nil
 	}
-	if len(s.members) > 0 {
+	if s.tellsAlignment() {
 		return s.membersSelect(batch), nil
 	}
 	q := `
@@ -149,6 +149,10 @@ SELECT * FROM (
 	return wsql.Query{Query: q, Args: append(append([]any{}, next.Args...), s.Types)}
 }
 
+// tellsAlignment is whether the subscriber reads with membersSelect, whose
+// rows have one more column (a typed read reads as any other).
+func (s WatermillSchema) tellsAlignment() bool { return len(s.members) > 0 && len(s.Types) == 0 }
+
 // membersSelect reads as the plain select does from the earliest of the
 // members' offsets (memberOffsets.NextOffsetQuery), and tells on each row
 // whether the members' offsets, as locked by this read, were all equal:
@@ -157,10 +161,8 @@ SELECT * FROM (
 // of one read model, until the others pass it).
 func (s WatermillSchema) membersSelect(batch int) wsql.Query {
 	q := `
-WITH m AS MATERIALIZED (
-	SELECT offset_acked, last_processed_transaction_id FROM watermill_offsets_events
-	WHERE consumer_group = ANY($1::text[]) ORDER BY consumer_group FOR UPDATE),
-last_processed AS (SELECT offset_acked, last_processed_transaction_id FROM m ORDER BY last_processed_transaction_id, offset_acked LIMIT 1)
+WITH m AS MATERIALIZED (` + lockMembers + `),
+last_processed AS (SELECT offset_acked, last_processed_transaction_id FROM m ` + earliestMember + `)
 SELECT ` + messageColumns + `,
 	(SELECT count(*) FROM (SELECT DISTINCT offset_acked, last_processed_transaction_id FROM m) d) = 1
 FROM events
@@ -209,7 +211,7 @@ func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (w
 		aligned                          bool
 	)
 	dest := []any{&position, &xid, &id, &stream, &version, &org, &typ, &schemaVersion, &data, &meta, &recorded}
-	if len(s.members) > 0 && len(s.Types) == 0 {
+	if s.tellsAlignment() {
 		dest = append(dest, &aligned)
 	}
 	if err := params.Row.Scan(dest...); err != nil {
@@ -303,16 +305,16 @@ func (a memberOffsets) BeforeSubscribingQueries(wsql.BeforeSubscribingQueriesPar
 	}}, nil
 }
 
+// lockMembers locks every member's offset row ($1: the members), in one
+// order, so that two processes or a rebuild never deadlock on them.
+const lockMembers = `SELECT offset_acked, last_processed_transaction_id FROM watermill_offsets_events
+	WHERE consumer_group = ANY($1::text[]) ORDER BY consumer_group FOR UPDATE`
+
+// earliestMember orders the locked offsets (m) and keeps the earliest.
+const earliestMember = `ORDER BY last_processed_transaction_id, offset_acked LIMIT 1`
+
 func (a memberOffsets) NextOffsetQuery(wsql.NextOffsetQueryParams) (wsql.Query, error) {
-	// Every member row is locked, in one order, so that two processes or a
-	// rebuild never deadlock on them.
-	return wsql.Query{
-		Query: `SELECT offset_acked, last_processed_transaction_id FROM (
-			SELECT offset_acked, last_processed_transaction_id FROM watermill_offsets_events
-			WHERE consumer_group = ANY($1::text[]) ORDER BY consumer_group FOR UPDATE) m
-			ORDER BY last_processed_transaction_id, offset_acked LIMIT 1`,
-		Args: []any{a.members},
-	}, nil
+	return wsql.Query{Query: `SELECT offset_acked, last_processed_transaction_id FROM (` + lockMembers + `) m ` + earliestMember, Args: []any{a.members}}, nil
 }
 
 func (a memberOffsets) AckMessageQuery(params wsql.AckMessageQueryParams) (wsql.Query, error) {
