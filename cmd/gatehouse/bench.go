@@ -51,7 +51,8 @@ func benchCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the service against this machine's own limits and write a markdown table",
-		Long: "Runs on a fresh database (created, then dropped) and measures, each figure the median of\n" +
+		Long: "Runs on fresh databases (created, then dropped: one for (1)-(3), one holding only the generated\n" +
+			"log for (4)-(6)) and measures, each figure the median of\n" +
 			"--reps repetitions with min and max: (1) raw one-row INSERT commits/s at 1/4/16/64 writers, the\n" +
 			"machine's limit; (2) POST /users over HTTP to `gatehouse serve` at 1/4/16/64 clients and the\n" +
 			"ratio to (1); (3) projection lag at a steady rate; (4) rebuild events/s over a generated log of\n" +
@@ -77,7 +78,7 @@ func benchCommand(g *globalFlags) *cobra.Command {
 	f.IntVar(&c.lagRate, "lag-rate", 500, "commands per second during the projection-lag measurement")
 	f.IntVar(&c.users, "users", 100000, "users of the generated organization (another tenth is generated in a second one)")
 	f.StringVar(&c.out, "out", "bench/results.md", "where to write the table")
-	f.BoolVar(&c.keep, "keep-database", false, "keep the benchmark database")
+	f.BoolVar(&c.keep, "keep-database", false, "keep the benchmark databases (their names are logged)")
 	f.BoolVar(&c.quick, "quick", false, "measure only (1)-(3): no generated log")
 	f.BoolVar(&c.atScale, "at-scale-only", false, "measure only (4)-(6), on the generated log")
 	f.StringVar(&c.profile, "profile", "bench/cpu-16-clients.pprof", "write the server's CPU profile during the first repetition of (2) at --profile-clients here (empty: none)")
@@ -172,42 +173,32 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 	if err != nil {
 		return err
 	}
-	dbURL, dbName, err := benchDatabaseURL(g.databaseURL)
-	if err != nil {
-		return usageError{err}
-	}
 	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
-	if err := migrations.EnsureDatabase(ctx, dbURL); err != nil {
-		return err
-	}
-	if !c.keep {
-		defer func() {
-			if err := dropDatabase(context.WithoutCancel(ctx), g.databaseURL, dbName); err != nil {
-				logf("drop %s: %v", dbName, err)
-			}
-		}()
-	}
-	if _, err := migrations.Up(ctx, dbURL); err != nil {
-		return err
-	}
 	res := benchResults{raw: map[int]stat{}, cmds: map[int]stat{}, cmdP50: map[int]stat{}, cmdP99: map[int]stat{},
 		rawCPU: map[int]*cpuPerOp{}, cmdCPU: map[int]*cpuPerOp{}}
-	admin, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer admin.Close(context.WithoutCancel(ctx))
-	if err := admin.QueryRow(ctx, `SHOW server_version`).Scan(&res.pgVersion); err != nil {
-		return err
-	}
 
+	// (1)-(3) and (4)-(6) each get a fresh database: (4) rebuilds exactly
+	// the generated log, not that log plus the users (2) and (3) created,
+	// and (5) and (6) read the read models it rebuilt from it.
 	if !c.atScale {
-		if err := benchCommands(ctx, self, dbURL, admin, c, &res, logf); err != nil {
+		err := withBenchDatabase(ctx, g.databaseURL, c.keep, logf, func(dbURL string, admin *pgx.Conn) error {
+			if err := admin.QueryRow(ctx, `SHOW server_version`).Scan(&res.pgVersion); err != nil {
+				return err
+			}
+			return benchCommands(ctx, self, dbURL, admin, c, &res, logf)
+		})
+		if err != nil {
 			return err
 		}
 	}
 	if !c.quick {
-		if err := benchAtScale(ctx, self, dbURL, admin, c, &res, logf); err != nil {
+		err := withBenchDatabase(ctx, g.databaseURL, c.keep, logf, func(dbURL string, admin *pgx.Conn) error {
+			if err := admin.QueryRow(ctx, `SHOW server_version`).Scan(&res.pgVersion); err != nil {
+				return err
+			}
+			return benchAtScale(ctx, self, dbURL, admin, c, &res, logf)
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -224,6 +215,36 @@ func runBench(ctx context.Context, g *globalFlags, c benchConfig, out io.Writer)
 		logf("written to %s", c.out)
 	}
 	return nil
+}
+
+// withBenchDatabase runs measure on a fresh, migrated database of the
+// server of serverURL, dropped afterwards unless keep.
+func withBenchDatabase(ctx context.Context, serverURL string, keep bool, logf func(string, ...any), measure func(dbURL string, admin *pgx.Conn) error) error {
+	dbURL, dbName, err := benchDatabaseURL(serverURL)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := migrations.EnsureDatabase(ctx, dbURL); err != nil {
+		return err
+	}
+	if keep {
+		logf("keeping database %s", dbName)
+	} else {
+		defer func() {
+			if err := dropDatabase(context.WithoutCancel(ctx), serverURL, dbName); err != nil {
+				logf("drop %s: %v", dbName, err)
+			}
+		}()
+	}
+	if _, err := migrations.Up(ctx, dbURL); err != nil {
+		return err
+	}
+	admin, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", dbName, err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	return measure(dbURL, admin)
 }
 
 // benchCommands measures (1)-(3).
@@ -550,7 +571,7 @@ func (r benchResults) cpuMarkdown(b *strings.Builder) {
 }
 
 func (r benchResults) atScaleMarkdown(b *strings.Builder, c benchConfig) {
-	fmt.Fprintf(b, "\n## At scale: a generated log of %d events\n\n", r.allEvents)
+	fmt.Fprintf(b, "\n## At scale: a generated log of %d events, alone in a fresh database\n\n", r.allEvents)
 	b.WriteString("| measurement | figure |\n|---|---|\n")
 	fmt.Fprintf(b, "| (4) rebuild users (%d events in user streams), events/s | %s |\n", r.rebuildUserEvents, r.rebuildUsers)
 	fmt.Fprintf(b, "| (4) rebuild every read model at once (whole log), events/s | %s |\n", r.rebuildAll)
