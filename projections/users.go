@@ -389,6 +389,28 @@ var ErrBadCursor = &domain.Error{Kind: domain.KindInvalid, Code: "validation_fai
 // List returns one page of users of org, oldest first, and the cursor of
 // the next page ("" on the last page).
 func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]UserRow, string, error) {
+	q, args, err := f.listQuery(org)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := u.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list users: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserRow, error) { return scanListedUser(r) })
+	if err != nil {
+		return nil, "", fmt.Errorf("list users: %w", err)
+	}
+	if len(list) <= f.Limit {
+		return list, "", nil
+	}
+	list = list[:f.Limit]
+	last := list[len(list)-1]
+	return list, encodeCursor(userCursor{CreatedAt: last.CreatedAt, ID: string(last.ID)}), nil
+}
+
+// listQuery is List's statement and its arguments.
+func (f UserFilter) listQuery(org domain.OrgID) (string, []any, error) {
 	args := []any{string(org)}
 	cond, more, scoped := f.where(len(args))
 	q := userSelect + ` WHERE u.org_id = $1`
@@ -405,27 +427,14 @@ func (u *Users) List(ctx context.Context, org domain.OrgID, f UserFilter) ([]Use
 	if f.Cursor != "" {
 		c, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return nil, "", ErrBadCursor
+			return "", nil, ErrBadCursor
 		}
 		args = append(args, c.CreatedAt, c.ID)
 		q += fmt.Sprintf(" AND (u.created_at, u.user_id) > ($%d, $%d::uuid)", len(args)-1, len(args))
 	}
 	args = append(args, f.Limit+1)
 	q += fmt.Sprintf(" ORDER BY u.created_at, u.user_id LIMIT $%d", len(args))
-	rows, err := u.pool.Query(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list users: %w", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (UserRow, error) { return scanListedUser(r) })
-	if err != nil {
-		return nil, "", fmt.Errorf("list users: %w", err)
-	}
-	if len(list) <= f.Limit {
-		return list, "", nil
-	}
-	list = list[:f.Limit]
-	last := list[len(list)-1]
-	return list, encodeCursor(userCursor{CreatedAt: last.CreatedAt, ID: string(last.ID)}), nil
+	return q, args, nil
 }
 
 // where renders the filter's conditions, numbering parameters after the
