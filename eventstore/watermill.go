@@ -483,6 +483,18 @@ func (c *closingSubscriber) Close() error {
 	return c.Subscriber.Close()
 }
 
+// RunRouter runs a router of this package's subscribers until ctx ends or
+// the router is closed. An ended ctx closes the router, as Close does:
+// the subscribers ignore ctx on purpose (see closingSubscriber), so their
+// channels end only when they are closed, and watermill's router, whose
+// context ends first, neither closes them nor stops waiting for its
+// handlers (`gatehouse relay` never stopped on SIGTERM).
+func RunRouter(ctx context.Context, router *message.Router) error {
+	stop := context.AfterFunc(ctx, func() { _ = router.Close() })
+	defer stop()
+	return router.Run(context.WithoutCancel(ctx))
+}
+
 // StartAtHead gives a new consumer group its first offset at the head of
 // the log, so that a reaction deployed on an existing history reacts only
 // to what happens from now on (a new read model starts from the

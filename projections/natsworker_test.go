@@ -122,6 +122,25 @@ func (s *busSite) startRelay() (stop func()) {
 	return stop
 }
 
+// Given a relay, when the context it runs in ends (SIGTERM in `gatehouse
+// relay`), then Run returns: its subscriber ignores the context on
+// purpose, so an ended context must close it in order.
+func TestRelayStopsWhenItsContextEnds(t *testing.T) {
+	url := natsURL()
+	s := newBusSite(t, testBus(t, url), 1)
+	relay, err := eventstore.NewRelay(s.store, s.wake, s.bus, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx) }()
+	<-relay.Running()
+	cancel()
+	assertStopsWithin(t, "relay", done, 5*time.Second)
+}
+
 // appliedLog records what workers applied, to check order and
 // exactly-once.
 type appliedLog struct {

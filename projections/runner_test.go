@@ -488,3 +488,45 @@ func appendUserEvents(t *testing.T, store *eventstore.Store, org domain.OrgID, u
 		}
 	}
 }
+
+// Given a runner of read models and a reaction, when the context it runs
+// in ends (SIGTERM in `gatehouse serve`), then Run returns: its
+// subscribers ignore the context on purpose (see eventstore's
+// closingSubscriber), so an ended context must close them in order.
+func TestRunnerStopsWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	pool, _ := dbtest.NewPool(t)
+	store := eventstore.New(pool)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
+	go wake.Run(ctx)
+	runner, err := projections.NewRunner(store, wake, zerolog.Nop(), projections.NewUsers(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.AddReaction("saga-test", func(context.Context, eventstore.RecordedEvent, domain.Event) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- runner.Run(ctx) }()
+	<-runner.Running()
+	cancel()
+	assertStopsWithin(t, "runner", done, 5*time.Second)
+}
+
+// assertStopsWithin fails the test when done does not deliver Run's nil
+// error within d; watermill's routers give up waiting for their handlers
+// after 10 s, so d below that tells a stop in order from one that waited
+// out the timeout (or never came).
+func assertStopsWithin(t *testing.T, what string, done <-chan error, d time.Duration) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%s stopped with %v", what, err)
+		}
+	case <-time.After(d):
+		t.Fatalf("%s still running %s after its context ended", what, d)
+	}
+}
