@@ -138,7 +138,7 @@ func NewRelay(store *Store, wake *Wakeup, c BusConfig, log zerolog.Logger) (*Rel
 // Run relays until ctx ends or Close is called.
 func (r *Relay) Run(ctx context.Context) error {
 	defer r.conn.Close()
-	return RunRouter(ctx, r.router)
+	return r.router.Run(ctx)
 }
 
 // Running is closed once the relay runs.

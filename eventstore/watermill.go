@@ -441,12 +441,18 @@ type closingSubscriber struct {
 
 func (c *closingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
 	// The inner subscriber must not see ctx end on its own: it would end its
-	// transaction under a running handler. The router closes subscribers
-	// when its context ends, and Close stops in order.
+	// transaction under a running handler.
 	in, err := c.Subscriber.Subscribe(context.WithoutCancel(ctx), topic)
 	if err != nil {
 		return nil, err
 	}
+	// An ended ctx stops this subscriber in order, as Close does. The
+	// router does close its subscribers when it is closed, but only when
+	// it notices the close before its own context ends, which it cancels
+	// at once; losing that race (a stop soon after the start), or a router
+	// left to its context (SIGTERM in `gatehouse relay`), left the
+	// subscriber, and so the router, running on.
+	context.AfterFunc(ctx, func() { _ = c.Close() })
 	out := make(chan *message.Message)
 	go func() {
 		defer close(out)
@@ -481,18 +487,6 @@ func (c *closingSubscriber) Close() error {
 		c.inFlight.Unlock()
 	})
 	return c.Subscriber.Close()
-}
-
-// RunRouter runs a router of this package's subscribers until ctx ends or
-// the router is closed. An ended ctx closes the router, as Close does:
-// the subscribers ignore ctx on purpose (see closingSubscriber), so their
-// channels end only when they are closed, and watermill's router, whose
-// context ends first, neither closes them nor stops waiting for its
-// handlers (`gatehouse relay` never stopped on SIGTERM).
-func RunRouter(ctx context.Context, router *message.Router) error {
-	stop := context.AfterFunc(ctx, func() { _ = router.Close() })
-	defer stop()
-	return router.Run(context.WithoutCancel(ctx))
 }
 
 // StartAtHead gives a new consumer group its first offset at the head of

@@ -181,7 +181,7 @@ func (r *Runner) AddReaction(name string, react Reaction, types ...string) error
 func (r *Runner) Router() *message.Router { return r.router }
 
 // Run runs the projections until ctx ends or Close is called.
-func (r *Runner) Run(ctx context.Context) error { return eventstore.RunRouter(ctx, r.router) }
+func (r *Runner) Run(ctx context.Context) error { return r.router.Run(ctx) }
 
 // Running is closed once every handler runs.
 func (r *Runner) Running() chan struct{} { return r.router.Running() }
