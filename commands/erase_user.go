@@ -2,6 +2,9 @@ package commands
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
 
 	"gatehouse/domain"
 	"gatehouse/eventstore"
@@ -12,7 +15,9 @@ import (
 // UserErased event, so every sealed field of their history reads as
 // "[erased]" from then on, and the rows that held their address outside
 // the log (reservation, login failures, requester record, stored command
-// answers) are deleted. The log and its hash chain stay as they are, and
+// answers) are deleted. The helpdesk's tickets and orders that name their
+// address lose their keys too, so their personal fields read as
+// "[erased]" as well. The log and its hash chain stay as they are, and
 // the address may be used again.
 func (a *App) EraseUser(ctx context.Context, meta Meta, id domain.UserID) error {
 	if err := requireAdmin(meta); err != nil {
@@ -35,10 +40,17 @@ func (a *App) EraseUser(ctx context.Context, meta Meta, id domain.UserID) error 
 		{SQL: `DELETE FROM idempotency_keys WHERE org_id = $1 AND result->>'id' = $2`, Args: []any{org, user}},
 		endSessions(user),
 	}
+	var contactStreams []string
 	if u.Email != "" && u.Email != eventstore.Erased {
 		scrub = append(scrub,
 			eventstore.Statement{SQL: `DELETE FROM login_failures WHERE org_id = $1 AND email = $2`, Args: []any{org, u.Email}},
-			eventstore.Statement{SQL: `DELETE FROM requesters WHERE org_id = $1 AND email = $2`, Args: []any{org, u.Email}})
+			eventstore.Statement{SQL: `DELETE FROM requesters WHERE org_id = $1 AND email = $2`, Args: []any{org, u.Email}},
+			// The tickets and orders that name them: their keys go, and
+			// the address kept beside the keys too.
+			eventstore.Statement{SQL: `UPDATE stream_keys SET key = NULL, email = NULL, erased_at = now() WHERE org_id = $1 AND lower(email) = lower($2)`, Args: []any{org, u.Email}})
+		if contactStreams, err = a.contactStreams(ctx, meta.Org, u.Email); err != nil {
+			return err
+		}
 	}
 	_, err = execute[domain.User](ctx, a, meta, change[*domain.User, struct{}]{
 		name:    "EraseUser",
@@ -55,6 +67,25 @@ func (a *App) EraseUser(ctx context.Context, meta Meta, id domain.UserID) error 
 	})
 	if err == nil {
 		a.store.ForgetKey(user)
+		// Other processes drop them within a key's lifetime in their cache
+		// (a minute), as they do a user's; so does this one for a ticket
+		// recorded between this read and the erasure.
+		for _, stream := range contactStreams {
+			a.store.ForgetKey(stream)
+		}
 	}
 	return err
+}
+
+// contactStreams are the keyed ticket and order streams that name email.
+func (a *App) contactStreams(ctx context.Context, org domain.OrgID, email string) ([]string, error) {
+	rows, err := a.pool.Query(ctx, `SELECT stream_id FROM stream_keys WHERE org_id = $1 AND lower(email) = lower($2) AND key IS NOT NULL`, string(org), email)
+	if err != nil {
+		return nil, fmt.Errorf("streams naming the user to erase: %w", err)
+	}
+	streams, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("streams naming the user to erase: %w", err)
+	}
+	return streams, nil
 }

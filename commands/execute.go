@@ -245,7 +245,7 @@ func execute[A any, PA interface {
 func (a *App) appendRequest(ctx context.Context, meta Meta, stream, subject string, version int, events []domain.Event) (eventstore.AppendRequest, error) {
 	req := eventstore.AppendRequest{Stream: stream, OrgID: string(meta.Org), ExpectedVersion: version}
 	md := meta.eventMetadata()
-	key, err := a.userKey(ctx, &req, stream, version)
+	key, fields, err := a.sealingKey(ctx, &req, stream, version, events)
 	if err != nil {
 		return req, err
 	}
@@ -255,7 +255,7 @@ func (a *App) appendRequest(ctx context.Context, meta Meta, stream, subject stri
 			return req, err
 		}
 		if key != nil {
-			if data, err = eventstore.SealFields(key, data, domain.PersonalFields); err != nil {
+			if data, err = eventstore.SealFields(key, data, fields); err != nil {
 				return req, err
 			}
 		}
@@ -269,24 +269,52 @@ func (a *App) appendRequest(ctx context.Context, meta Meta, stream, subject stri
 	return req, nil
 }
 
-// userKey is the key that seals the personal fields of a user stream's
-// events: a new one (written with the first events) for a new user, the
-// stored one otherwise. Other streams hold no personal fields.
-func (a *App) userKey(ctx context.Context, req *eventstore.AppendRequest, stream string, version int) ([]byte, error) {
-	user, ok := strings.CutPrefix(stream, "user-")
-	if !ok {
-		return nil, nil
+// sealingKey is the key that seals the personal fields of a stream's
+// events, and which fields those are.
+//   - A user's stream: the user's key, a new one (written with the first
+//     events) for a new user, the stored one otherwise.
+//   - A stream whose events name a helpdesk contact (a ticket, an order):
+//     the stream's own key, written with its first events beside the
+//     contact's address, so that erasing the contact as a user destroys
+//     it (see EraseUser).
+//
+// Other streams hold no personal fields.
+func (a *App) sealingKey(ctx context.Context, req *eventstore.AppendRequest, stream string, version int, events []domain.Event) ([]byte, []string, error) {
+	if user, ok := strings.CutPrefix(stream, "user-"); ok {
+		if version > 0 {
+			key, err := a.store.UserKey(ctx, user)
+			return key, domain.PersonalFields, err
+		}
+		key, err := eventstore.NewUserKey()
+		if err != nil {
+			return nil, nil, err
+		}
+		req.Statements = append(req.Statements, eventstore.InsertRow("user_keys", "user_id, org_id, key", user, req.OrgID, key))
+		a.store.RememberKey(user, key)
+		return key, domain.PersonalFields, nil
+	}
+	contact, named := "", false
+	for _, e := range events {
+		if contact, named = domain.ContactOf(e); named {
+			break
+		}
+	}
+	if !named {
+		return nil, nil, nil
 	}
 	if version > 0 {
-		return a.store.UserKey(ctx, user)
+		key, err := a.store.StreamKey(ctx, stream)
+		return key, domain.ContactFields, err
 	}
 	key, err := eventstore.NewUserKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	req.Statements = append(req.Statements, eventstore.InsertRow("user_keys", "user_id, org_id, key", user, req.OrgID, key))
-	a.store.RememberKey(user, key)
-	return key, nil
+	// Not remembered before the commit, unlike a new user's: a ticket's
+	// stream is named by the helpdesk's id, and a report of the same
+	// ticket that lost a race would leave its own key in the cache.
+	req.Statements = append(req.Statements, eventstore.InsertRow("stream_keys", "stream_id, org_id, email, key", stream, req.OrgID, contact, key))
+	return key, domain.ContactFields, nil
 }
 
 func requestHash(request any) ([]byte, error) {

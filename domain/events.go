@@ -186,6 +186,24 @@ type (
 // key erases them from the whole history.
 var PersonalFields = []string{"first_name", "last_name", "email", "previous", "properties", "to"}
 
+// ContactFields are the fields of the helpdesk's ticket and order events
+// that hold a contact's personal data. They are stored encrypted with a
+// key of the event's stream, which erasing the contact, as a user,
+// destroys (see ContactOf).
+var ContactFields = []string{"requester_email", "requester_name", "first_name", "last_name", "email"}
+
+// ContactOf is the address of the contact an event names in its
+// ContactFields: the user whose erasure erases them.
+func ContactOf(e Event) (email string, ok bool) {
+	switch e := e.(type) {
+	case TicketCreated:
+		return e.RequesterEmail, true
+	case OrderConfirmed:
+		return e.Email, true
+	}
+	return "", false
+}
+
 // Order stream (one per helpdesk order).
 type (
 	OrderConfirmed struct {

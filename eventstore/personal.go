@@ -24,6 +24,20 @@ import (
 // as "[erased]" (strings) or null (other values).
 const sealedMarker = `"$enc"`
 
+// keyOf names the key that seals a stream's personal fields: a user's
+// (user_keys) for the user's stream, the stream's own (stream_keys) for a
+// helpdesk ticket or order, which names a contact. Other streams hold no
+// personal data, and are never read as sealed.
+func keyOf(stream string) (id string, ok bool) {
+	if user, ok := strings.CutPrefix(stream, "user-"); ok {
+		return user, true
+	}
+	if strings.HasPrefix(stream, "ticket-") || strings.HasPrefix(stream, "order-") {
+		return stream, true
+	}
+	return "", false
+}
+
 // Erased is what an erased string field reads as.
 const Erased = "[erased]"
 
@@ -136,9 +150,6 @@ func (k *keyring) sweep(now time.Time) {
 const maxKeyHints = 4096
 
 func (k *keyring) hint(user string) {
-	if uuid.Validate(user) != nil {
-		return // not a user's id: a key query with it would fail for the others
-	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if len(k.hints) == maxKeyHints {
@@ -164,7 +175,7 @@ func (k *keyring) cipher(user string) (cipher.AEAD, error) {
 	defer k.mu.Unlock()
 	e, ok := k.keys[user]
 	if !ok { // never loaded, or swept: not the same as erased
-		return nil, fmt.Errorf("key of user %s is not loaded", user)
+		return nil, fmt.Errorf("key of %s is not loaded", user)
 	}
 	if e.key == nil || e.aead != nil {
 		return e.aead, nil
@@ -188,7 +199,14 @@ func (s *Store) UserKey(ctx context.Context, userID string) ([]byte, error) {
 	return s.keys.keys[userID].key, nil
 }
 
-// RememberKey caches a key the caller has just written.
+// StreamKey returns the key of a ticket's or order's stream (nil when
+// erased, or written before such streams were keyed).
+func (s *Store) StreamKey(ctx context.Context, stream string) ([]byte, error) {
+	return s.UserKey(ctx, stream)
+}
+
+// RememberKey caches a key the caller has just written: a user's, by user
+// id, or a stream's, by stream id.
 func (s *Store) RememberKey(userID string, key []byte) {
 	s.keys.mu.Lock()
 	defer s.keys.mu.Unlock()
@@ -198,7 +216,8 @@ func (s *Store) RememberKey(userID string, key []byte) {
 	s.keys.keys[userID] = keyEntry{key: key, at: time.Now()}
 }
 
-// ForgetKey drops a user's key from the cache for good (after erasure).
+// ForgetKey drops a user's key (or a stream's, by stream id) from the
+// cache for good (after erasure).
 func (s *Store) ForgetKey(userID string) {
 	s.RememberKey(userID, nil)
 	s.keys.mu.Lock()
@@ -241,9 +260,20 @@ func (s *Store) loadKeys(ctx context.Context, ids []string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT user_id::text, key FROM user_keys WHERE user_id = ANY($1::text[]::uuid[])`, missing)
+	// Users are keyed by their id (a UUID), tickets and orders by their
+	// stream's id (never a UUID).
+	var users, streams []string
+	for _, id := range missing {
+		if uuid.Validate(id) == nil {
+			users = append(users, id)
+		} else {
+			streams = append(streams, id)
+		}
+	}
+	rows, err := s.pool.Query(ctx, `SELECT user_id::text, key FROM user_keys WHERE user_id = ANY($1::text[]::uuid[])
+		UNION ALL SELECT stream_id, key FROM stream_keys WHERE stream_id = ANY($2::text[])`, users, streams)
 	if err != nil {
-		return fmt.Errorf("load user keys: %w", err)
+		return fmt.Errorf("load keys: %w", err)
 	}
 	defer rows.Close()
 	found := map[string][]byte{}
@@ -251,12 +281,12 @@ func (s *Store) loadKeys(ctx context.Context, ids []string) error {
 		var id string
 		var key []byte
 		if err := rows.Scan(&id, &key); err != nil {
-			return fmt.Errorf("load user keys: %w", err)
+			return fmt.Errorf("load keys: %w", err)
 		}
 		found[id] = key
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load user keys: %w", err)
+		return fmt.Errorf("load keys: %w", err)
 	}
 	s.keys.mu.Lock()
 	defer s.keys.mu.Unlock()
@@ -271,17 +301,22 @@ func (s *Store) loadKeys(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// Reveal replaces the sealed fields of user events with their values (or
-// the erased placeholders) in Data; Stored keeps the bytes as stored.
+// Reveal replaces the sealed fields of user, ticket and order events with
+// their values (or the erased placeholders) in Data; Stored keeps the
+// bytes as stored.
 func (s *Store) Reveal(ctx context.Context, events []RecordedEvent) error {
 	var ids []string
+	sealed := func(e *RecordedEvent) (string, bool) {
+		id, ok := keyOf(e.StreamID)
+		return id, ok && bytes.Contains(e.Data, []byte(sealedMarker))
+	}
 	for i := range events {
 		e := &events[i]
 		if e.Stored == nil {
 			e.Stored = e.Data
 		}
-		if strings.HasPrefix(e.StreamID, "user-") && bytes.Contains(e.Data, []byte(sealedMarker)) {
-			ids = append(ids, strings.TrimPrefix(e.StreamID, "user-"))
+		if id, ok := sealed(e); ok {
+			ids = append(ids, id)
 		}
 	}
 	if len(ids) == 0 {
@@ -292,10 +327,11 @@ func (s *Store) Reveal(ctx context.Context, events []RecordedEvent) error {
 	}
 	for i := range events {
 		e := &events[i]
-		if !strings.HasPrefix(e.StreamID, "user-") || !bytes.Contains(e.Data, []byte(sealedMarker)) {
+		id, ok := sealed(e)
+		if !ok {
 			continue
 		}
-		a, err := s.keys.cipher(strings.TrimPrefix(e.StreamID, "user-"))
+		a, err := s.keys.cipher(id)
 		if err != nil {
 			return fmt.Errorf("reveal event %d: %w", e.Position, err)
 		}

@@ -32,17 +32,27 @@ func TestHintedKeysAreLoadedWithTheFirstMiss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	ticket := "ticket-" + org + "-7" // a stream's key, in stream_keys
+	key, err := NewUserKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys[ticket] = key
+	if _, err := pool.Exec(ctx, `INSERT INTO stream_keys (stream_id, org_id, email, key) VALUES ($1, $2, 'ada@example.com', $3)`, ticket, org, key); err != nil {
+		t.Fatal(err)
+	}
 	s.keys.hint(users[1])
-	s.keys.hint("not-a-user-id") // would fail the query for every other key
+	s.keys.hint("ticket-of-nobody") // no key anywhere: must not fail the others
+	s.keys.hint(ticket)
 	s.keys.hint(users[2])
 	first, err := s.UserKey(ctx, users[0])
 	if err != nil || !bytes.Equal(first, keys[users[0]]) {
 		t.Fatalf("first key: %v (%x)", err, first)
 	}
-	if _, err := pool.Exec(ctx, `DELETE FROM user_keys`); err != nil {
+	if _, err := pool.Exec(ctx, `DELETE FROM user_keys; DELETE FROM stream_keys`); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range users[1:] {
+	for _, u := range append(users[1:], ticket) {
 		k, err := s.UserKey(ctx, u)
 		if err != nil || !bytes.Equal(k, keys[u]) {
 			t.Fatalf("hinted key of %s: %v (%x), want it loaded with the first", u, err, k)

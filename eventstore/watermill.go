@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,8 +219,8 @@ func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (w
 	if s.read != nil {
 		s.read.Add(1)
 	}
-	if s.keys != nil && strings.HasPrefix(stream, "user-") && bytes.Contains(data, []byte(sealedMarker)) {
-		s.keys.hint(strings.TrimPrefix(stream, "user-"))
+	if id, keyed := keyOf(stream); keyed && s.keys != nil && bytes.Contains(data, []byte(sealedMarker)) {
+		s.keys.hint(id)
 	}
 	msg := message.NewMessage(id.String(), data)
 	msg.Metadata.Set(MetaPosition, strconv.FormatInt(position, 10))

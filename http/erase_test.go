@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -102,4 +103,83 @@ func TestErasureByCryptoShredding(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameRows(t, live, h.snapshot(t))
+}
+
+// Given a contact who filed a ticket (and was invited from it) and
+// confirmed an order, and another contact's ticket, when the contact is
+// erased as a user, then their address and name are nowhere in clear in
+// the database, their ticket and order events read as erased, the other
+// contact's ticket still reads in full, and the chain still verifies. Before
+// the erasure, the ticket and order events were stored sealed and read in
+// full.
+func TestErasureReachesTheTicketsAndOrdersThatNameTheUser(t *testing.T) {
+	t.Parallel()
+	h := newMailHarness(t)
+	o := h.newOrg("acme")
+	company := o.setup()
+	o.staff("PATCH", "/portal", map[string]any{"auto_invite_departments": []string{"*"}})
+	email, first, last := "quxbaz.contact@globex.test", "Quxbaz", "Plughxyzzy"
+	for _, tk := range []struct{ id, email, name string }{{"T-1", email, first + " " + last}, {"T-2", "other.person@globex.test", "Other Person"}} {
+		if r := o.staff("POST", "/events/tickets", map[string]any{"ticket_id": tk.id, "requester_email": tk.email, "requester_name": tk.name,
+			"department": "support", "company_id": company}); r.status != 202 {
+			t.Fatalf("ticket %s: %d %s", tk.id, r.status, r.body)
+		}
+	}
+	if r := o.staff("POST", "/events/orders", map[string]any{"order_id": "O-1", "company_id": company,
+		"contact": map[string]any{"first_name": first, "last_name": last, "email": email}}); r.status != 202 {
+		t.Fatalf("order: %d %s", r.status, r.body)
+	}
+	eventually(t, "the contact invited from the ticket", func() bool { return len(h.mail.To(email)) == 1 })
+	h.caughtUp(t)
+	if hits := h.textHits(t, email); hits["events"] != 0 || hits["stream_keys"] != 2 {
+		t.Fatalf("before erasure, the address is sealed in the log and kept beside the ticket's and the order's keys: %v", hits)
+	}
+	if hits := h.textHits(t, last); hits["events"] != 0 {
+		t.Fatalf("before erasure, the name is sealed in the log: %v", hits)
+	}
+	store := eventstore.New(h.pool)
+	read := func(stream, field string) any {
+		t.Helper()
+		events, err := store.ReadStream(context.Background(), stream, 0)
+		if err != nil || len(events) == 0 {
+			t.Fatalf("read %s: %v (%d events)", stream, err, len(events))
+		}
+		var data map[string]any
+		if err := json.Unmarshal(events[0].Data, &data); err != nil {
+			t.Fatal(err)
+		}
+		return data[field]
+	}
+	ticket, other, order := "ticket-"+o.id+"-T-1", "ticket-"+o.id+"-T-2", "order-"+o.id+"-O-1"
+	if read(ticket, "requester_email") != email || read(order, "last_name") != last {
+		t.Fatalf("before erasure: ticket %v, order %v", read(ticket, "requester_email"), read(order, "last_name"))
+	}
+	items := o.staff("GET", "/users?q="+email, nil).json(t)["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("%d users for %s", len(items), email)
+	}
+	id := items[0].(map[string]any)["id"].(string)
+
+	if r := o.staff("POST", "/users/"+id+"/erase", nil); r.status != 204 {
+		t.Fatalf("erase: %d %s", r.status, r.body)
+	}
+	h.caughtUp(t)
+	for _, s := range []string{email, first, last} {
+		if hits := h.textHits(t, s); len(hits) != 0 {
+			t.Errorf("%q still in clear in %v", s, hits)
+		}
+	}
+	// A fresh store: nothing cached from before.
+	store = eventstore.New(h.pool)
+	if read(ticket, "requester_email") != eventstore.Erased || read(ticket, "requester_name") != eventstore.Erased ||
+		read(order, "email") != eventstore.Erased || read(order, "first_name") != eventstore.Erased {
+		t.Errorf("after erasure: ticket %v %v, order %v %v", read(ticket, "requester_email"), read(ticket, "requester_name"),
+			read(order, "email"), read(order, "first_name"))
+	}
+	if read(other, "requester_email") != "other.person@globex.test" {
+		t.Errorf("the other contact's ticket after erasure: %v", read(other, "requester_email"))
+	}
+	if v := o.staff("GET", "/audit/verify", nil).json(t); v["ok"] != true {
+		t.Fatalf("chain after erasure: %v", v)
+	}
 }

@@ -40,6 +40,10 @@ func (s *AutoInvite) React(ctx context.Context, e eventstore.RecordedEvent, ev d
 	if !ok {
 		return nil
 	}
+	if t.RequesterEmail == eventstore.Erased { // the requester was erased before this ran
+		s.out.add("auto-invite", "erased")
+		return nil
+	}
 	org := domain.OrgID(e.OrgID)
 	portal, err := s.app.Portal(ctx, org)
 	if err != nil {

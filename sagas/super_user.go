@@ -40,6 +40,10 @@ func (s *SuperUser) React(ctx context.Context, e eventstore.RecordedEvent, ev do
 	if !ok {
 		return nil
 	}
+	if o.Email == eventstore.Erased { // the buyer was erased before this ran
+		s.out.add("super-user", "erased")
+		return nil
+	}
 	meta := sagaMeta(e, "order", domain.TriggerOrder, "order")
 	meta.Extra = map[string]string{"order_id": o.OrderID}
 	all := domain.Permissions{}
