@@ -287,6 +287,18 @@ func TestHelpdeskTopicFeedsTheSagas(t *testing.T) {
 	if h.countEvents("TicketCreated") != 1 {
 		t.Fatalf("%d tickets recorded", h.countEvents("TicketCreated"))
 	}
+	// Every message dealt with, recorded or dropped, is gone from the
+	// topic's table: the address is only in the log, sealed.
+	eventually(t, "the topic's table emptied", func() bool {
+		var n int
+		if err := h.pool.QueryRow(t.Context(), `SELECT count(*) FROM watermill_helpdesk`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	if hits := h.textHits(t, "topic@customer.test"); hits["watermill_helpdesk"] != 0 || hits["events"] != 0 {
+		t.Fatalf("the address in clear in %v", hits)
+	}
 }
 
 // A redelivered InvitationSent (as after a crash before the offset

@@ -31,7 +31,7 @@ type HelpdeskMessage struct {
 }
 
 // HelpdeskSchema is the watermill-sql schema of the helpdesk topic.
-func HelpdeskSchema() wsql.SchemaAdapter { return wsql.DefaultPostgreSQLSchema{} }
+func HelpdeskSchema() wsql.DefaultPostgreSQLSchema { return wsql.DefaultPostgreSQLSchema{} }
 
 // HelpdeskOffsets is the offsets adapter of the helpdesk topic.
 func HelpdeskOffsets() wsql.OffsetsAdapter { return wsql.DefaultPostgreSQLOffsetsAdapter{} }
@@ -39,7 +39,10 @@ func HelpdeskOffsets() wsql.OffsetsAdapter { return wsql.DefaultPostgreSQLOffset
 // AddHelpdeskInbox consumes the helpdesk topic on router: each message is
 // recorded like the HTTP events (once per ticket or order id). A message
 // that can never be recorded (bad JSON, unknown type, invalid fields) is
-// logged and dropped; anything else is retried.
+// logged and dropped; anything else is retried. A message dealt with is
+// deleted from the topic's table in the delivery's transaction, with its
+// offset: it names a contact in clear, and the log now holds what it said
+// sealed (so erasing the contact erases it), or it is worthless.
 func AddHelpdeskInbox(router *message.Router, pool *pgxpool.Pool, app *commands.App, log zerolog.Logger, wlog watermill.LoggerAdapter) error {
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(pool), wsql.SubscriberConfig{
 		ConsumerGroup:    "helpdesk-inbox",
@@ -56,10 +59,24 @@ func AddHelpdeskInbox(router *message.Router, pool *pgxpool.Pool, app *commands.
 		var de *domain.Error
 		if errors.As(err, &de) || errors.Is(err, errBadHelpdeskMessage) {
 			log.Warn().Err(err).Str("message_uuid", msg.UUID).Msg("helpdesk message dropped")
-			return nil
+			err = nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return deleteHelpdeskMessage(msg)
 	})
+	return nil
+}
+
+func deleteHelpdeskMessage(msg *message.Message) error {
+	tx, ok := wsql.TxFromContext(msg.Context())
+	if !ok {
+		return fmt.Errorf("helpdesk message %s: no delivery transaction", msg.UUID)
+	}
+	if _, err := tx.ExecContext(msg.Context(), `DELETE FROM `+HelpdeskSchema().MessagesTable(HelpdeskTopic)+` WHERE uuid = $1`, msg.UUID); err != nil {
+		return fmt.Errorf("delete helpdesk message %s: %w", msg.UUID, err)
+	}
 	return nil
 }
 
