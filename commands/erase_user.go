@@ -3,6 +3,7 @@ package commands
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,15 +41,23 @@ func (a *App) EraseUser(ctx context.Context, meta Meta, id domain.UserID) error 
 		{SQL: `DELETE FROM idempotency_keys WHERE org_id = $1 AND result->>'id' = $2`, Args: []any{org, user}},
 		endSessions(user),
 	}
+	// Every address they have had: a ticket filed, or a login tried,
+	// under an address they changed since names them too.
+	var addresses []string
+	for _, e := range u.Addresses {
+		if e != eventstore.Erased { // erased already: read back as such
+			addresses = append(addresses, strings.ToLower(e))
+		}
+	}
 	var contactStreams []string
-	if u.Email != "" && u.Email != eventstore.Erased {
+	if len(addresses) > 0 {
 		scrub = append(scrub,
-			eventstore.Statement{SQL: `DELETE FROM login_failures WHERE org_id = $1 AND email = $2`, Args: []any{org, u.Email}},
-			eventstore.Statement{SQL: `DELETE FROM requesters WHERE org_id = $1 AND email = $2`, Args: []any{org, u.Email}},
+			eventstore.Statement{SQL: `DELETE FROM login_failures WHERE org_id = $1 AND email = ANY($2)`, Args: []any{org, addresses}},
+			eventstore.Statement{SQL: `DELETE FROM requesters WHERE org_id = $1 AND email = ANY($2)`, Args: []any{org, addresses}},
 			// The tickets and orders that name them: their keys go, and
 			// the address kept beside the keys too.
-			eventstore.Statement{SQL: `UPDATE stream_keys SET key = NULL, email = NULL, erased_at = now() WHERE org_id = $1 AND lower(email) = lower($2)`, Args: []any{org, u.Email}})
-		if contactStreams, err = a.contactStreams(ctx, meta.Org, u.Email); err != nil {
+			eventstore.Statement{SQL: `UPDATE stream_keys SET key = NULL, email = NULL, erased_at = now() WHERE org_id = $1 AND lower(email) = ANY($2)`, Args: []any{org, addresses}})
+		if contactStreams, err = a.contactStreams(ctx, meta.Org, addresses); err != nil {
 			return err
 		}
 	}
@@ -77,9 +86,10 @@ func (a *App) EraseUser(ctx context.Context, meta Meta, id domain.UserID) error 
 	return err
 }
 
-// contactStreams are the keyed ticket and order streams that name email.
-func (a *App) contactStreams(ctx context.Context, org domain.OrgID, email string) ([]string, error) {
-	rows, err := a.pool.Query(ctx, `SELECT stream_id FROM stream_keys WHERE org_id = $1 AND lower(email) = lower($2) AND key IS NOT NULL`, string(org), email)
+// contactStreams are the keyed ticket and order streams that name one of
+// the (lower-case) addresses.
+func (a *App) contactStreams(ctx context.Context, org domain.OrgID, addresses []string) ([]string, error) {
+	rows, err := a.pool.Query(ctx, `SELECT stream_id FROM stream_keys WHERE org_id = $1 AND lower(email) = ANY($2) AND key IS NOT NULL`, string(org), addresses)
 	if err != nil {
 		return nil, fmt.Errorf("streams naming the user to erase: %w", err)
 	}

@@ -302,3 +302,23 @@ func TestChangePassword(t *testing.T) {
 		})
 	}
 }
+
+// Given a user created under one address who changed it twice, back to
+// the first once, the user has had each address once, the current one
+// last; copies of the user (as a cache shares them) that change further
+// do not write into each other's addresses.
+func TestUserAddressesAreEveryAddressTheyHaveHad(t *testing.T) {
+	u := given(&domain.User{}, domain.UserCreated{UserID: user, OrgID: org, FirstName: "Ada", LastName: "L", Email: "ada@globex.test"},
+		domain.UserEmailChanged{Email: "augusta@globex.test", Previous: "ada@globex.test"},
+		domain.UserEmailChanged{Email: "ada@globex.test", Previous: "augusta@globex.test"},
+		domain.UserEmailChanged{Email: "lovelace@globex.test", Previous: "ada@globex.test"})
+	if want := []string{"ada@globex.test", "augusta@globex.test", "lovelace@globex.test"}; !reflect.DeepEqual(u.Addresses, want) {
+		t.Fatalf("addresses %v, want %v", u.Addresses, want)
+	}
+	shared := *u
+	given(u, domain.UserEmailChanged{Email: "one@globex.test", Previous: "lovelace@globex.test"})
+	given(&shared, domain.UserEmailChanged{Email: "two@globex.test", Previous: "lovelace@globex.test"})
+	if u.Addresses[3] != "one@globex.test" || shared.Addresses[3] != "two@globex.test" {
+		t.Fatalf("copies wrote into each other: %v and %v", u.Addresses, shared.Addresses)
+	}
+}

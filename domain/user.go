@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // UserStatus is where a portal user stands.
 type UserStatus string
@@ -75,6 +78,9 @@ type User struct {
 	PasswordHash string
 	Permissions  Permissions // the user's own overrides
 	Erased       bool
+	// Addresses are every address the user has had, the current one
+	// last: erasing the user erases what names any of them.
+	Addresses []string
 }
 
 // Exists reports whether the user has been created.
@@ -93,6 +99,7 @@ func (u *User) Apply(e Event) {
 		u.ID, u.OrgID, u.CompanyID, u.RoleID = e.UserID, e.OrgID, e.CompanyID, e.RoleID
 		u.FirstName, u.LastName, u.Email = e.FirstName, e.LastName, e.Email
 		u.Properties, u.PortalAccess = e.Properties, e.PortalAccess
+		u.addAddress(e.Email)
 	case InvitationSent:
 		u.Invitation = &Invitation{ID: e.InvitationID, ExpiresAt: e.ExpiresAt, State: InvitationStatePending}
 	case InvitationRevoked:
@@ -116,6 +123,7 @@ func (u *User) Apply(e Event) {
 		u.FirstName, u.LastName, u.Properties = e.FirstName, e.LastName, e.Properties
 	case UserEmailChanged:
 		u.Email = e.Email
+		u.addAddress(e.Email)
 	case UserRoleChanged:
 		u.RoleID = e.RoleID
 	case UserPermissionsSet:
@@ -131,6 +139,16 @@ func (u *User) Apply(e Event) {
 	case UserErased:
 		u.Erased, u.Removed = true, true
 	}
+}
+
+// addAddress records an address the user has had. The slice is clipped
+// first: an aggregate may be shared as cached, and an append into spare
+// capacity would write into the copy another reader holds.
+func (u *User) addAddress(email string) {
+	if email == "" || slices.Contains(u.Addresses, email) {
+		return
+	}
+	u.Addresses = append(slices.Clip(u.Addresses), email)
 }
 
 // pendingInvitation is the invitation still out, if any.

@@ -105,9 +105,9 @@ func TestErasureByCryptoShredding(t *testing.T) {
 	sameRows(t, live, h.snapshot(t))
 }
 
-// Given a contact who filed a ticket (and was invited from it) and
-// confirmed an order, and another contact's ticket, when the contact is
-// erased as a user, then their address and name are nowhere in clear in
+// Given a contact who filed a ticket (and was invited from it), confirmed
+// an order, then moved to a new address and filed a ticket from it, and
+// another contact's ticket, when the contact is erased as a user, then their address and name are nowhere in clear in
 // the database, their ticket and order events read as erased, the other
 // contact's ticket still reads in full, and the chain still verifies. Before
 // the erasure, the ticket and order events were stored sealed and read in
@@ -159,22 +159,34 @@ func TestErasureReachesTheTicketsAndOrdersThatNameTheUser(t *testing.T) {
 		t.Fatalf("%d users for %s", len(items), email)
 	}
 	id := items[0].(map[string]any)["id"].(string)
+	// They move to a new address and file a ticket from it: erasure must
+	// reach what names either.
+	newEmail := "quxbaz.moved@globex.test"
+	if r := o.staff("PATCH", "/users/"+id, map[string]any{"email": newEmail}); r.status != 200 {
+		t.Fatalf("change email: %d %s", r.status, r.body)
+	}
+	if r := o.staff("POST", "/events/tickets", map[string]any{"ticket_id": "T-3", "requester_email": newEmail, "requester_name": first + " " + last,
+		"department": "support", "company_id": company}); r.status != 202 {
+		t.Fatalf("ticket T-3: %d %s", r.status, r.body)
+	}
+	h.caughtUp(t)
 
 	if r := o.staff("POST", "/users/"+id+"/erase", nil); r.status != 204 {
 		t.Fatalf("erase: %d %s", r.status, r.body)
 	}
 	h.caughtUp(t)
-	for _, s := range []string{email, first, last} {
+	for _, s := range []string{email, newEmail, first, last} {
 		if hits := h.textHits(t, s); len(hits) != 0 {
 			t.Errorf("%q still in clear in %v", s, hits)
 		}
 	}
 	// A fresh store: nothing cached from before.
 	store = eventstore.New(h.pool)
+	moved := "ticket-" + o.id + "-T-3"
 	if read(ticket, "requester_email") != eventstore.Erased || read(ticket, "requester_name") != eventstore.Erased ||
-		read(order, "email") != eventstore.Erased || read(order, "first_name") != eventstore.Erased {
-		t.Errorf("after erasure: ticket %v %v, order %v %v", read(ticket, "requester_email"), read(ticket, "requester_name"),
-			read(order, "email"), read(order, "first_name"))
+		read(order, "email") != eventstore.Erased || read(order, "first_name") != eventstore.Erased || read(moved, "requester_email") != eventstore.Erased {
+		t.Errorf("after erasure: ticket %v %v, order %v %v, ticket from the new address %v", read(ticket, "requester_email"), read(ticket, "requester_name"),
+			read(order, "email"), read(order, "first_name"), read(moved, "requester_email"))
 	}
 	if read(other, "requester_email") != "other.person@globex.test" {
 		t.Errorf("the other contact's ticket after erasure: %v", read(other, "requester_email"))
