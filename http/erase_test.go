@@ -6,8 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"gatehouse/domain"
 	"gatehouse/eventstore"
 	"gatehouse/projections"
+	"gatehouse/sagas"
 )
 
 // textHits counts the rows of every table of the database whose text holds s.
@@ -191,7 +196,59 @@ func TestErasureReachesTheTicketsAndOrdersThatNameTheUser(t *testing.T) {
 	if read(other, "requester_email") != "other.person@globex.test" {
 		t.Errorf("the other contact's ticket after erasure: %v", read(other, "requester_email"))
 	}
+	// The sagas, given the erased events (as when they run after the
+	// erasure), skip them: nobody is created, and they say why.
+	reg := prometheus.NewRegistry()
+	created := h.countEvents("UserCreated")
+	for _, c := range []struct {
+		stream string
+		react  func(context.Context, eventstore.RecordedEvent, domain.Event) error
+	}{
+		{ticket, sagas.NewAutoInvite(h.app, zerolog.Nop(), reg).React},
+		{order, sagas.NewSuperUser(h.app, zerolog.Nop(), reg).React},
+	} {
+		events, err := store.ReadStream(context.Background(), c.stream, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := domain.DecodeEvent(events[0].Type, events[0].SchemaVersion, events[0].Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.react(context.Background(), events[0], ev); err != nil {
+			t.Errorf("saga on %s after erasure: %v", c.stream, err)
+		}
+	}
+	if n := h.countEvents("UserCreated"); n != created {
+		t.Errorf("the sagas created %d users from erased contacts", n-created)
+	}
+	if got := sagaOutcomes(t, reg, "erased"); got != 2 {
+		t.Errorf("%v outcomes \"erased\", want 2 (one per saga)", got)
+	}
 	if v := o.staff("GET", "/audit/verify", nil).json(t); v["ok"] != true {
 		t.Fatalf("chain after erasure: %v", v)
 	}
+}
+
+// sagaOutcomes sums gatehouse_saga_outcomes_total with the given outcome.
+func sagaOutcomes(t *testing.T, reg *prometheus.Registry, outcome string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != "gatehouse_saga_outcomes_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
