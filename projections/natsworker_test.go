@@ -244,8 +244,12 @@ func (s *busSite) caughtUp(url string, within time.Duration) {
 	deadline := time.Now().Add(within)
 	for {
 		var head, relayed int64
-		if err := s.pool.QueryRow(context.Background(), `SELECT coalesce(max(position), 0),
-			coalesce((SELECT offset_acked FROM watermill_offsets_events WHERE consumer_group = $1), 0) FROM events`, eventstore.RelayGroup).Scan(&head, &relayed); err != nil {
+		// The head is the last event in commit order, where offsets end: a
+		// transaction can take a lower position than one that got its
+		// transaction id first, so the highest position may come first.
+		if err := s.pool.QueryRow(context.Background(), `SELECT
+			coalesce((SELECT position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1), 0),
+			coalesce((SELECT offset_acked FROM watermill_offsets_events WHERE consumer_group = $1), 0)`, eventstore.RelayGroup).Scan(&head, &relayed); err != nil {
 			s.t.Fatal(err)
 		}
 		lag, err := projections.BusLag(context.Background(), js, s.pool, s.bus, "read-models")

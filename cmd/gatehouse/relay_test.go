@@ -84,7 +84,9 @@ func TestRelayKilledDuringABurst(t *testing.T) {
 	deadline = time.Now().Add(2 * time.Minute)
 	for {
 		var head, relayed int64
-		_ = conn.QueryRow(ctx, `SELECT (SELECT max(position) FROM events),
+		// The last event in commit order, where offsets end (the highest
+		// position may have committed first).
+		_ = conn.QueryRow(ctx, `SELECT (SELECT position FROM events ORDER BY transaction_id DESC, position DESC LIMIT 1),
 			coalesce((SELECT offset_acked FROM watermill_offsets_events WHERE consumer_group = 'nats-relay'), 0)`).Scan(&head, &relayed)
 		if head == relayed {
 			break
