@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -31,7 +32,33 @@ type HelpdeskMessage struct {
 }
 
 // HelpdeskSchema is the watermill-sql schema of the helpdesk topic.
-func HelpdeskSchema() wsql.DefaultPostgreSQLSchema { return wsql.DefaultPostgreSQLSchema{} }
+func HelpdeskSchema() wsql.SchemaAdapter { return helpdeskSchema{} }
+
+// helpdeskSchema is watermill-sql's PostgreSQL schema that also tells the
+// handler where its message is stored, so that the message can be
+// deleted by primary key: by uuid, which is not indexed, draining a
+// backlog would scan what is left of it for every message.
+type helpdeskSchema struct{ wsql.DefaultPostgreSQLSchema }
+
+// Where a helpdesk message is stored: its row's primary key.
+const (
+	metaHelpdeskTransaction = "_helpdesk_transaction_id"
+	metaHelpdeskOffset      = "_helpdesk_offset"
+)
+
+func (s helpdeskSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
+	r, err := s.DefaultPostgreSQLSchema.UnmarshalMessage(params)
+	if err != nil {
+		return r, err
+	}
+	xid, ok := r.ExtraData["transaction_id"].(wsql.XID8)
+	if !ok {
+		return r, fmt.Errorf("helpdesk message %s: no transaction id", r.UUID)
+	}
+	r.Msg.Metadata.Set(metaHelpdeskTransaction, strconv.FormatUint(uint64(xid), 10))
+	r.Msg.Metadata.Set(metaHelpdeskOffset, strconv.FormatInt(r.Offset, 10))
+	return r, nil
+}
 
 // HelpdeskOffsets is the offsets adapter of the helpdesk topic.
 func HelpdeskOffsets() wsql.OffsetsAdapter { return wsql.DefaultPostgreSQLOffsetsAdapter{} }
@@ -74,7 +101,8 @@ func deleteHelpdeskMessage(msg *message.Message) error {
 	if !ok {
 		return fmt.Errorf("helpdesk message %s: no delivery transaction", msg.UUID)
 	}
-	if _, err := tx.ExecContext(msg.Context(), `DELETE FROM `+HelpdeskSchema().MessagesTable(HelpdeskTopic)+` WHERE uuid = $1`, msg.UUID); err != nil {
+	if _, err := tx.ExecContext(msg.Context(), `DELETE FROM `+(helpdeskSchema{}).MessagesTable(HelpdeskTopic)+` WHERE transaction_id = $1::text::xid8 AND "offset" = $2::bigint`,
+		msg.Metadata.Get(metaHelpdeskTransaction), msg.Metadata.Get(metaHelpdeskOffset)); err != nil {
 		return fmt.Errorf("delete helpdesk message %s: %w", msg.UUID, err)
 	}
 	return nil
