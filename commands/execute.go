@@ -285,11 +285,10 @@ func (a *App) sealingKey(ctx context.Context, req *eventstore.AppendRequest, str
 			key, err := a.store.UserKey(ctx, user)
 			return key, domain.PersonalFields, err
 		}
-		key, err := eventstore.NewUserKey()
+		key, err := newKey(req, "user_keys", "user_id, org_id, key", user, req.OrgID)
 		if err != nil {
 			return nil, nil, err
 		}
-		req.Statements = append(req.Statements, eventstore.InsertRow("user_keys", "user_id, org_id, key", user, req.OrgID, key))
 		a.store.RememberKey(user, key)
 		return key, domain.PersonalFields, nil
 	}
@@ -306,15 +305,22 @@ func (a *App) sealingKey(ctx context.Context, req *eventstore.AppendRequest, str
 		key, err := a.store.StreamKey(ctx, stream)
 		return key, domain.ContactFields, err
 	}
-	key, err := eventstore.NewUserKey()
-	if err != nil {
-		return nil, nil, err
-	}
 	// Not remembered before the commit, unlike a new user's: a ticket's
 	// stream is named by the helpdesk's id, and a report of the same
 	// ticket that lost a race would leave its own key in the cache.
-	req.Statements = append(req.Statements, eventstore.InsertRow("stream_keys", "stream_id, org_id, email, key", stream, req.OrgID, contact, key))
-	return key, domain.ContactFields, nil
+	key, err := newKey(req, "stream_keys", "stream_id, org_id, email, key", stream, req.OrgID, contact)
+	return key, domain.ContactFields, err
+}
+
+// newKey makes a fresh key that the append writes into table, after
+// values, as the last of columns.
+func newKey(req *eventstore.AppendRequest, table, columns string, values ...any) ([]byte, error) {
+	key, err := eventstore.NewUserKey()
+	if err != nil {
+		return nil, err
+	}
+	req.Statements = append(req.Statements, eventstore.InsertRow(table, columns, append(values, key)...))
+	return key, nil
 }
 
 func requestHash(request any) ([]byte, error) {
