@@ -1,12 +1,16 @@
 package http
 
 import (
+	"encoding/json"
 	"net/http"
+	"slices"
+	"strconv"
 
 	"github.com/gorilla/mux"
 
 	"gatehouse/commands"
 	"gatehouse/domain"
+	"gatehouse/projections"
 )
 
 // access answers the helpdesk's question for one user: may they enter,
@@ -36,6 +40,48 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request) {
 	case !found:
 		writeError(w, r, domain.ErrUserNotFound)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"allowed": d.Allowed, "status": d.Status, "permissions": permissionsJSON(d.Permissions)})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(appendDecisionJSON(make([]byte, 0, 512), d))
 	}
+}
+
+// appendDecisionJSON renders a decision as writeJSON renders
+// {"allowed", "status", "permissions"}, byte for byte (keys sorted, HTML
+// characters escaped, a final newline), without the maps and reflection
+// that were a sixth of the server's CPU on this, its busiest route.
+func appendDecisionJSON(b []byte, d projections.Decision) []byte {
+	b = append(b, `{"allowed":`...)
+	b = strconv.AppendBool(b, d.Allowed)
+	b = append(b, `,"permissions":{`...)
+	var stack [32]string
+	keys := stack[:0]
+	for k := range d.Permissions {
+		keys = append(keys, string(k))
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = strconv.AppendBool(b, d.Permissions[domain.Permission(k)])
+	}
+	b = append(b, `},"status":`...)
+	b = appendJSONString(b, string(d.Status))
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }

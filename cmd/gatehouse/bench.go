@@ -588,7 +588,7 @@ func (r benchResults) atScaleMarkdown(b *strings.Builder, c benchConfig) {
 		b.WriteString("\nThis server runs with autovacuum off, so after generating the log the bench ran VACUUM ANALYZE (untimed), as autovacuum would have: a rebuild reads a log whose rows' commit status is settled in their pages, not one written a moment before.\n")
 	}
 	b.WriteString("\n(6) asks for 5,000 users of the generated organization drawn at random, as a helpdesk asks again for the users active on its portal; the server keeps decisions in memory until a change to what they were read from is announced (projections.AccessCache), and the share answered from it is read from gatehouse_access_cache_lookups_total.")
-	b.WriteString(" The floor is the same 16-client loop, alternating with (6), against an endpoint that reads nothing: what HTTP alone costs when the clients and the server share the machine's cores.")
+	b.WriteString(" Each client asks over a kept-alive connection of its own, as in (2). The floor is the same 16-client loop, alternating with (6), against an endpoint that reads nothing: what HTTP alone costs when the clients and the server share the machine's cores.")
 	if c.warmup > 0 {
 		fmt.Fprintf(b, " Both run untimed for %s first.", c.warmup)
 	}

@@ -39,9 +39,9 @@ func newKeepAliveConn(base string) (*keepAliveConn, error) {
 	return &keepAliveConn{host: u.Host}, nil
 }
 
-// request sends method path, with body as JSON unless it is nil, and
-// returns the answer's status and body. A failed exchange closes the
-// connection; the next one dials again.
+// request sends method path, with body as JSON unless it is nil and the
+// bearer token unless it is empty, and returns the answer's status and
+// body. A failed exchange closes the connection; the next one dials again.
 func (c *keepAliveConn) request(method, path, token string, body any) (int, []byte, error) {
 	if c.conn == nil {
 		conn, err := net.DialTimeout("tcp", c.host, 10*time.Second)
@@ -58,7 +58,10 @@ func (c *keepAliveConn) request(method, path, token string, body any) (int, []by
 		}
 	}
 	c.req.Reset()
-	c.req.WriteString(method + " " + path + " HTTP/1.1\r\nHost: " + c.host + "\r\nAuthorization: Bearer " + token + "\r\n")
+	c.req.WriteString(method + " " + path + " HTTP/1.1\r\nHost: " + c.host + "\r\n")
+	if token != "" {
+		c.req.WriteString("Authorization: Bearer " + token + "\r\n")
+	}
 	if body != nil {
 		c.req.WriteString("Content-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(payload)) + "\r\n")
 	}

@@ -99,27 +99,33 @@ func (s *benchSite) newUser(email string) map[string]any {
 // createUsers runs n clients creating and inviting users back to back for
 // d, each over a keep-alive connection of its own (keepAliveConn).
 func (s *benchSite) createUsers(ctx context.Context, n int, d time.Duration, tag string) (float64, *latencies, error) {
-	conns := make([]*keepAliveConn, n)
-	for i := range conns {
-		c, err := newKeepAliveConn(s.base)
-		if err != nil {
-			return 0, nil, err
-		}
-		conns[i] = c
-		defer c.close()
-	}
 	path := "/v1/orgs/" + s.org + "/users"
-	lat, rate, err := closedLoop(n, d, func(client, i int) error {
+	lat, rate, err := connLoop(s.base, n, d, func(c *keepAliveConn, client, i int) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		status, body, err := conns[client].request(http.MethodPost, path, s.token, s.newUser(fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i)))
+		status, body, err := c.request(http.MethodPost, path, s.token, s.newUser(fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i)))
 		if err == nil && status != http.StatusCreated {
 			err = fmt.Errorf("POST /users: %d %s", status, body)
 		}
 		return err
 	})
 	return rate, lat, err
+}
+
+// connLoop is closedLoop with each of the n clients asking over a
+// keep-alive connection of its own (keepAliveConn).
+func connLoop(base string, n int, d time.Duration, ask func(c *keepAliveConn, client, i int) error) (*latencies, float64, error) {
+	conns := make([]*keepAliveConn, n)
+	for i := range conns {
+		c, err := newKeepAliveConn(base)
+		if err != nil {
+			return nil, 0, err
+		}
+		conns[i] = c
+		defer c.close()
+	}
+	return closedLoop(n, d, func(client, i int) error { return ask(conns[client], client, i) })
 }
 
 // lagSampleEvery is how many commands the lag measurement sends per
@@ -271,12 +277,18 @@ type lagRun struct {
 	readModelP50, readModelP99 float64
 }
 
-// accessDecisions asks GET /access/{id} from n clients for d.
+// accessDecisions asks GET /access/{id} from n clients for d, each over a
+// keep-alive connection of its own (keepAliveConn), as (2) does.
 func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []string, n int, d time.Duration) (*latencies, float64, error) {
-	s := &benchSite{base: base, org: o.OrgID, token: o.AdminToken, client: &http.Client{
-		Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}}
-	return closedLoop(n, d, func(int, int) error {
-		_, err := s.call(ctx, http.MethodGet, "/access/"+ids[rand.IntN(len(ids))], nil, http.StatusOK)
+	prefix := "/v1/orgs/" + o.OrgID + "/access/"
+	return connLoop(base, n, d, func(c *keepAliveConn, _, _ int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		status, body, err := c.request(http.MethodGet, prefix+ids[rand.IntN(len(ids))], o.AdminToken, nil)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("GET /access: %d %s", status, body)
+		}
 		return err
 	})
 }
@@ -285,24 +297,15 @@ func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []str
 // from n clients for d, with the same client as accessDecisions: what
 // HTTP alone costs on this machine, client and server sharing its cores.
 func httpFloor(ctx context.Context, base string, n int, d time.Duration) (*latencies, float64, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
-	return closedLoop(n, d, func(int, int) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-		if err != nil {
+	return connLoop(base, n, d, func(c *keepAliveConn, _, _ int) error {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
+		status, body, err := c.request(http.MethodGet, "/healthz", "", nil)
+		if err == nil && status != http.StatusOK {
+			err = fmt.Errorf("GET /healthz: %d %s", status, body)
 		}
-		defer resp.Body.Close()
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			return err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET /healthz: %d", resp.StatusCode)
-		}
-		return nil
+		return err
 	})
 }
 
