@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -75,6 +76,19 @@ func (c *keepAliveConn) request(method, path, token string, body any) (int, []by
 		return 0, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return status, answer, nil
+}
+
+// expect makes one request, unless ctx has ended, and fails unless the
+// answer's status is want.
+func (c *keepAliveConn) expect(ctx context.Context, method, path, token string, body any, want int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	status, answer, err := c.request(method, path, token, body)
+	if err == nil && status != want {
+		err = fmt.Errorf("%s %s: %d %s", method, path, status, answer)
+	}
+	return err
 }
 
 func (c *keepAliveConn) exchange() (status int, body []byte, keep bool, err error) {

@@ -101,14 +101,7 @@ func (s *benchSite) newUser(email string) map[string]any {
 func (s *benchSite) createUsers(ctx context.Context, n int, d time.Duration, tag string) (float64, *latencies, error) {
 	path := "/v1/orgs/" + s.org + "/users"
 	lat, rate, err := connLoop(s.base, n, d, func(c *keepAliveConn, client, i int) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		status, body, err := c.request(http.MethodPost, path, s.token, s.newUser(fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i)))
-		if err == nil && status != http.StatusCreated {
-			err = fmt.Errorf("POST /users: %d %s", status, body)
-		}
-		return err
+		return c.expect(ctx, http.MethodPost, path, s.token, s.newUser(fmt.Sprintf("%s-%d-%d@bench.example.com", tag, client, i)), http.StatusCreated)
 	})
 	return rate, lat, err
 }
@@ -287,14 +280,7 @@ type lagRun struct {
 func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []string, n int, d time.Duration) (*latencies, float64, error) {
 	prefix := "/v1/orgs/" + o.OrgID + "/access/"
 	return connLoop(base, n, d, func(c *keepAliveConn, _, _ int) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		status, body, err := c.request(http.MethodGet, prefix+ids[rand.IntN(len(ids))], o.AdminToken, nil)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("GET /access: %d %s", status, body)
-		}
-		return err
+		return c.expect(ctx, http.MethodGet, prefix+ids[rand.IntN(len(ids))], o.AdminToken, nil, http.StatusOK)
 	})
 }
 
@@ -303,14 +289,7 @@ func accessDecisions(ctx context.Context, base string, o generatedOrg, ids []str
 // HTTP alone costs on this machine, client and server sharing its cores.
 func httpFloor(ctx context.Context, base string, n int, d time.Duration) (*latencies, float64, error) {
 	return connLoop(base, n, d, func(c *keepAliveConn, _, _ int) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		status, body, err := c.request(http.MethodGet, "/healthz", "", nil)
-		if err == nil && status != http.StatusOK {
-			err = fmt.Errorf("GET /healthz: %d %s", status, body)
-		}
-		return err
+		return c.expect(ctx, http.MethodGet, "/healthz", "", nil, http.StatusOK)
 	})
 }
 
