@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -86,6 +88,34 @@ func Versions(ctx context.Context, databaseURL string) (current, latest int64, e
 // CreateOptions makes every database UTF-8 with Unicode-aware case
 // folding, whatever locale the server was installed with.
 const CreateOptions = "TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+
+// DatabaseURL is serverURL with its database replaced by name, every other
+// setting (host or socket, port, user, password, TLS, parameters) kept, in
+// either form pgx reads: a URL or keyword=value pairs. Rebuilding a URL from
+// the parsed parts lost a Unix socket host (the database became
+// "var/run/postgresql:5432/..."), unescaped passwords and parameters.
+func DatabaseURL(serverURL, name string) (string, error) {
+	if _, err := pgx.ParseConfig(serverURL); err != nil {
+		return "", fmt.Errorf("parse database url: %w", err)
+	}
+	if !strings.HasPrefix(serverURL, "postgres://") && !strings.HasPrefix(serverURL, "postgresql://") {
+		// Keyword=value: the last value of a keyword wins.
+		quoted := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(name)
+		return serverURL + " dbname='" + quoted + "'", nil
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", fmt.Errorf("parse database url: %w", err)
+	}
+	u.Path, u.RawPath = "/"+name, ""
+	q := u.Query()
+	if q.Has("dbname") || q.Has("database") {
+		q.Del("dbname")
+		q.Del("database")
+		u.RawQuery = q.Encode()
+	}
+	return u.String(), nil
+}
 
 // EnsureDatabase creates the database named in databaseURL if it is missing,
 // connecting to the server's "postgres" database to do so.

@@ -597,14 +597,10 @@ func (r benchResults) atScaleMarkdown(b *strings.Builder, c benchConfig) {
 
 // benchDatabaseURL names a fresh database on the server of base.
 func benchDatabaseURL(base string) (string, string, error) {
-	cfg, err := pgx.ParseConfig(base)
+	name := fmt.Sprintf("gatehouse_bench_%d", time.Now().UnixNano())
+	u, err := migrations.DatabaseURL(base, name)
 	if err != nil {
 		return "", "", fmt.Errorf("--database-url: %w", err)
-	}
-	name := fmt.Sprintf("gatehouse_bench_%d", time.Now().UnixNano())
-	u := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
-	if cfg.Password != "" {
-		u = fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Password, cfg.Host, cfg.Port, name)
 	}
 	return u, name, nil
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io/fs"
 	"os"
 	"sort"
@@ -53,13 +52,9 @@ func templateName(t testing.TB) string {
 }
 
 func withDatabase(t testing.TB, server, name string) string {
-	cfg, err := pgx.ParseConfig(server)
+	u, err := migrations.DatabaseURL(server, name)
 	if err != nil {
-		t.Fatalf("parse DATABASE_URL: %v", err)
-	}
-	u := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name)
-	if cfg.Password != "" {
-		u = fmt.Sprintf("postgres://%s:%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Password, cfg.Host, cfg.Port, name)
+		t.Fatalf("DATABASE_URL: %v", err)
 	}
 	return u
 }
