@@ -2,6 +2,8 @@ package eventstore
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +25,8 @@ import (
 // An announcement is a transaction of its own on the subscribers' pool
 // (synchronous_commit off: a NOTIFY takes a transaction id, and its commit
 // needs no flush), sent by one goroutine: appends that commit while one is
-// on its way share the next. A subscriber is therefore woken a round trip
+// on its way share the next, which names the event types of them all (see
+// typesPayload). A subscriber is therefore woken a round trip
 // later than before, and only after the append is visible. Should the
 // process die between an append's commit and its announcement, other
 // processes' subscribers find the events at their next poll.
@@ -32,25 +35,35 @@ import (
 const announceTimeout = 5 * time.Second
 
 type announcer struct {
-	send func(context.Context) error
+	send func(ctx context.Context, payload string) error
 	// poke holds at most one announcement waiting: every append that
 	// commits meanwhile is covered by it.
 	poke chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	// mu guards types, the event types of the appends the next
+	// announcement covers.
+	mu    sync.Mutex
+	types map[string]struct{}
+	stop  chan struct{}
+	done  chan struct{}
 	// failed counts announcements that could not be sent.
 	failed atomic.Int64
 	once   sync.Once
 }
 
-func newAnnouncer(send func(context.Context) error) *announcer {
-	a := &announcer{send: send, poke: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+func newAnnouncer(send func(ctx context.Context, payload string) error) *announcer {
+	a := &announcer{send: send, poke: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), types: map[string]struct{}{}}
 	go a.run()
 	return a
 }
 
-// announce asks for an announcement of what has committed so far.
-func (a *announcer) announce() {
+// announce asks for an announcement of what has committed so far, types
+// being those of the append that asks.
+func (a *announcer) announce(types []string) {
+	a.mu.Lock()
+	for _, t := range types {
+		a.types[t] = struct{}{}
+	}
+	a.mu.Unlock()
 	select {
 	case a.poke <- struct{}{}:
 	default: // one is waiting already, and will cover this append
@@ -75,9 +88,18 @@ func (a *announcer) run() {
 }
 
 func (a *announcer) sendOne() {
+	a.mu.Lock()
+	types := slices.Sorted(maps.Keys(a.types))
+	clear(a.types)
+	a.mu.Unlock()
+	if len(types) == 0 {
+		// Taken by the announcement before, which was sent after these
+		// appends committed: nothing is left to announce.
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
 	defer cancel()
-	if err := a.send(ctx); err != nil {
+	if err := a.send(ctx, typesPayload(types)); err != nil {
 		a.failed.Add(1)
 	}
 }

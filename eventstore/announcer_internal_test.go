@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,20 +12,22 @@ import (
 // gatedSends is a send function that blocks each send until released and
 // records when each one started.
 type gatedSends struct {
-	mu      sync.Mutex
-	started []time.Time
-	gate    chan struct{}
-	began   chan struct{}
-	fail    bool
+	mu       sync.Mutex
+	started  []time.Time
+	payloads []string
+	gate     chan struct{}
+	began    chan struct{}
+	fail     bool
 }
 
 func newGatedSends() *gatedSends {
 	return &gatedSends{gate: make(chan struct{}), began: make(chan struct{}, 100)}
 }
 
-func (g *gatedSends) send(ctx context.Context) error {
+func (g *gatedSends) send(ctx context.Context, payload string) error {
 	g.mu.Lock()
 	g.started = append(g.started, time.Now())
+	g.payloads = append(g.payloads, payload)
 	g.mu.Unlock()
 	g.began <- struct{}{}
 	<-g.gate
@@ -39,6 +42,8 @@ func (g *gatedSends) count() int {
 	defer g.mu.Unlock()
 	return len(g.started)
 }
+
+var userCreated = []string{"UserCreated"}
 
 func waitFor(t *testing.T, c chan struct{}) {
 	t.Helper()
@@ -55,12 +60,12 @@ func waitFor(t *testing.T, c chan struct{}) {
 func TestAnnouncementsCoalesceWhileOneIsSent(t *testing.T) {
 	g := newGatedSends()
 	a := newAnnouncer(g.send)
-	a.announce()
+	a.announce(userCreated)
 	waitFor(t, g.began)
 	lastAsked := time.Now()
 	for range 50 {
 		lastAsked = time.Now()
-		a.announce()
+		a.announce(userCreated)
 	}
 	g.gate <- struct{}{} // the first returns
 	waitFor(t, g.began)
@@ -85,9 +90,9 @@ func TestAnnouncementsCoalesceWhileOneIsSent(t *testing.T) {
 func TestClosingSendsTheAnnouncementAskedFor(t *testing.T) {
 	g := newGatedSends()
 	a := newAnnouncer(g.send)
-	a.announce()
+	a.announce(userCreated)
 	waitFor(t, g.began)
-	a.announce()
+	a.announce(userCreated)
 	closed := make(chan struct{})
 	go func() {
 		a.close()
@@ -118,12 +123,39 @@ func TestFailedAnnouncementsAreCounted(t *testing.T) {
 	g.fail = true
 	close(g.gate)
 	a := newAnnouncer(g.send)
-	a.announce()
+	a.announce(userCreated)
 	waitFor(t, g.began)
-	a.announce()
+	a.announce(userCreated)
 	waitFor(t, g.began)
 	a.close()
 	if n := a.failed.Load(); n != 2 {
 		t.Fatalf("%d failures counted, want 2", n)
+	}
+}
+
+// Given an announcement on its way, when appends of several types commit
+// meanwhile, then the next announcement names each of their types once,
+// sorted, and none of the first's that no later append had; once it has
+// gone, an announcement asked for by an append it covered sends nothing.
+func TestAnAnnouncementNamesTheTypesOfTheAppendsItCovers(t *testing.T) {
+	g := newGatedSends()
+	a := newAnnouncer(g.send)
+	a.announce([]string{"InvitationSent", "UserCreated"})
+	waitFor(t, g.began)
+	a.announce([]string{"UserDeactivated"})
+	a.announce([]string{"TicketCreated", "UserDeactivated"})
+	a.announce([]string{"CompanyCreated"})
+	g.gate <- struct{}{}
+	waitFor(t, g.began)
+	// An append whose types the second announcement took before the
+	// append's own poke: that poke finds nothing left to send.
+	a.poke <- struct{}{}
+	g.gate <- struct{}{}
+	a.close()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	want := []string{"InvitationSent,UserCreated", "CompanyCreated,TicketCreated,UserDeactivated"}
+	if fmt.Sprint(g.payloads) != fmt.Sprint(want) {
+		t.Fatalf("payloads %q, want %q", g.payloads, want)
 	}
 }

@@ -259,8 +259,17 @@ func (s *Store) sendGroup(ctx context.Context, group []*pendingAppend) (_ []Appe
 	if err := br.Close(); err != nil {
 		return nil, -1, fmt.Errorf("group commit: commit: %w", err)
 	}
-	s.announce()
+	s.announce(groupTypes(group))
 	return results, -1, nil
+}
+
+// groupTypes are the event types a group appended, for its announcement.
+func groupTypes(group []*pendingAppend) []string {
+	var events []NewEvent
+	for _, p := range group {
+		events = append(events, p.req.Events...)
+	}
+	return eventTypes(events)
 }
 
 // groupStats counts what group commit did, for metrics.

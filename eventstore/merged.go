@@ -157,7 +157,7 @@ func (s *Store) sendMerged(ctx context.Context, group []*pendingAppend) ([]Appen
 	if err != nil {
 		return nil, fmt.Errorf("group commit, merged: %w", err)
 	}
-	s.announce()
+	s.announce(groupTypes(group))
 	results := make([]AppendResult, len(group))
 	next := 0
 	for i, p := range group {

@@ -254,20 +254,21 @@ func (s *Store) Close() {
 	}
 }
 
-// announce has what committed so far announced on NotifyChannel.
-func (s *Store) announce() {
+// announce has what committed so far announced on NotifyChannel, types
+// being the event types of the append that committed.
+func (s *Store) announce(types []string) {
 	s.announceOnce.Do(func() {
-		s.announcer.Store(newAnnouncer(func(ctx context.Context) error {
+		s.announcer.Store(newAnnouncer(func(ctx context.Context, payload string) error {
 			pool, err := s.subscriberPool()
 			if err != nil {
 				return err
 			}
-			_, err = pool.Exec(ctx, `SELECT pg_notify($1, '')`, NotifyChannel)
+			_, err = pool.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, payload)
 			return err
 		}))
 	})
 	if a := s.announcer.Load(); a != nil { // nil when the store was closed first
-		a.announce()
+		a.announce(types)
 	}
 }
 
@@ -323,13 +324,14 @@ const (
 func (s *Store) appendAlone(ctx context.Context, req AppendRequest, wake wakeSubscribers) (AppendResult, error) {
 	b := &pgx.Batch{}
 	queueAppend(b, req)
+	types := eventTypes(req.Events)
 	if wake == notifyInTransaction {
-		b.Queue(`SELECT pg_notify($1, '')`, NotifyChannel)
+		b.Queue(`SELECT pg_notify($1, $2)`, NotifyChannel, typesPayload(types))
 	}
 	res, err := s.sendAppend(ctx, b, req, wake == notifyInTransaction)
 	if err == nil {
 		if wake == announceAfterCommit {
-			s.announce()
+			s.announce(types)
 		}
 		return res, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -365,14 +366,7 @@ func subscribe(t *testing.T, store *eventstore.Store, group string) <-chan deliv
 	ctx, cancel := context.WithCancel(context.Background())
 	wake := eventstore.NewWakeup(store.Pool().Config().ConnString(), zerolog.Nop())
 	go wake.Run(ctx)
-	sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: group, Wakeup: wake, FallbackPoll: 100 * time.Millisecond}, watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := sub.Subscribe(ctx, eventstore.Topic)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := subscribeMessages(t, ctx, store, eventstore.SubscriberConfig{ConsumerGroup: group, Wakeup: wake, FallbackPoll: 100 * time.Millisecond})
 	out := make(chan delivered, 100)
 	go func() {
 		for msg := range in {
@@ -384,8 +378,24 @@ func subscribe(t *testing.T, store *eventstore.Store, group string) <-chan deliv
 			msg.Ack()
 		}
 	}()
-	t.Cleanup(func() { _ = sub.Close(); cancel() })
+	t.Cleanup(cancel)
 	return out
+}
+
+// subscribeMessages subscribes to the events topic with cfg until the test
+// ends.
+func subscribeMessages(t *testing.T, ctx context.Context, store *eventstore.Store, cfg eventstore.SubscriberConfig) <-chan *message.Message {
+	t.Helper()
+	sub, err := store.NewSubscriber(cfg, watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	msgs, err := sub.Subscribe(ctx, eventstore.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
 }
 
 func receive(t *testing.T, ch <-chan delivered, n int, timeout time.Duration) []delivered {
@@ -549,16 +559,8 @@ func TestATypedSubscriberReadsOnlyItsTypes(t *testing.T) {
 	// A batch of 2 is full twice (no last event then) before the rest.
 	for _, batch := range []int{100, 2} {
 		group := fmt.Sprintf("typed-%d", batch)
-		sub, err := store.NewSubscriber(eventstore.SubscriberConfig{ConsumerGroup: group, Types: []string{"Wanted"}, BatchSize: batch,
-			FallbackPoll: 20 * time.Millisecond}, watermill.NopLogger{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = sub.Close() })
-		msgs, err := sub.Subscribe(ctx, eventstore.Topic)
-		if err != nil {
-			t.Fatal(err)
-		}
+		msgs := subscribeMessages(t, ctx, store, eventstore.SubscriberConfig{ConsumerGroup: group, Types: []string{"Wanted"}, BatchSize: batch,
+			FallbackPoll: 20 * time.Millisecond})
 		// Every message is acked before anything can fail: the subscriber
 		// waits for it, holding its delivery transaction open, and that
 		// transaction would hold back every reader on the server.
@@ -602,11 +604,107 @@ func TestATypedSubscriberReadsOnlyItsTypes(t *testing.T) {
 	}
 }
 
+// Given a subscriber of one event type woken by notifications, with a
+// fallback poll far off, when appends of other types commit, then it is
+// not woken: it would read only to pass them over.
+func TestATypedSubscriberIsNotWokenByOtherTypes(t *testing.T) {
+	t.Parallel()
+	store, _, url := newStore(t)
+	wake, listener := listeningWakeup(t, url)
+	msgs := subscribeMessages(t, t.Context(), store, eventstore.SubscriberConfig{ConsumerGroup: "typed-wake", Types: []string{"TicketCreated"},
+		Wakeup: wake, FallbackPoll: time.Minute})
+	// The subscriber's first read, of an empty log, is over long before.
+	time.Sleep(200 * time.Millisecond)
+	appendAndWaitForItsNotification(t, store, listener, "user-1", "UserCreated", "InvitationSent")
+	appendAndWaitForItsNotification(t, store, listener, "user-2", "UserCreated")
+	select {
+	case m := <-msgs:
+		m.Ack()
+		t.Fatalf("woken by an append of other types: delivered %s", m.Metadata.Get(eventstore.MetaEventType))
+	case <-time.After(500 * time.Millisecond):
+	}
+}
+
+// Given a subscriber's wait for a notification, of one event type, with
+// its fallback poll far off, when appends of other types commit, then it
+// waits on; when an append of its type commits, it is woken. (Waiting, not
+// reading: a transaction another test holds open on the server may keep an
+// event from a read, see visibleHorizon.)
+func TestAWaitForOneTypeEndsWithAnAppendOfIt(t *testing.T) {
+	t.Parallel()
+	store, _, url := newStore(t)
+	wake, listener := listeningWakeup(t, url)
+	done := make(chan struct{})
+	defer close(done)
+	backoff, release := wake.BackoffManager(time.Minute, 0, time.Second, func() bool { return false }, done, "TicketCreated")
+	defer release()
+	woken := make(chan struct{})
+	go func() {
+		backoff.HandleError(watermill.NopLogger{}, true, nil)
+		close(woken)
+	}()
+	appendAndWaitForItsNotification(t, store, listener, "user-1", "UserCreated", "InvitationSent")
+	select {
+	case <-woken:
+		t.Fatal("woken by an append of other types")
+	case <-time.After(300 * time.Millisecond):
+	}
+	appendAndWaitForItsNotification(t, store, listener, "ticket-1", "UserCreated", "TicketCreated")
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not woken by an append of its type within 5 s (the fallback poll is a minute away)")
+	}
+}
+
+// listeningWakeup is a Wakeup of the database at url, running until the
+// test ends, once it listens; and a connection of the test's own that
+// listens to what the Wakeup does.
+func listeningWakeup(t *testing.T, url string) (*eventstore.Wakeup, *pgx.Conn) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	wake := eventstore.NewWakeup(url, zerolog.Nop())
+	listening := make(chan struct{})
+	var once sync.Once
+	wake.Watch("gatehouse_test_listening", eventstore.Watcher{Notified: func(string) {}, Listening: func(on bool) {
+		if on {
+			once.Do(func() { close(listening) })
+		}
+	}})
+	go wake.Run(ctx)
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wake-up listener did not connect within 10 s")
+	}
+	return wake, dbtest.Listen(t, url, eventstore.NotifyChannel)
+}
+
+// appendAndWaitForItsNotification appends events of types to a new stream
+// and waits until listener has the notification of it.
+func appendAndWaitForItsNotification(t *testing.T, store *eventstore.Store, listener *pgx.Conn, stream string, types ...string) {
+	t.Helper()
+	var events []eventstore.NewEvent
+	for i, typ := range types {
+		events = append(events, event(typ, i))
+	}
+	if _, err := store.Append(t.Context(), eventstore.AppendRequest{Stream: stream, Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := listener.WaitForNotification(ctx); err != nil {
+		t.Fatalf("no notification of %v: %v", types, err)
+	}
+}
+
 // Given a listener on the notification channel, when appends commit (a
 // lone one, with its NOTIFY in its transaction; concurrent ones, written
 // in groups and announced after their commit; one announced after its
-// commit on its own), then a notification follows, and when it arrives
-// their events are visible (see announcer.go).
+// commit on its own), then a notification follows, naming the appends'
+// event types, and when it arrives their events are visible (see
+// announcer.go).
 func TestEveryAppendIsAnnounced(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
@@ -628,7 +726,8 @@ func TestEveryAppendIsAnnounced(t *testing.T) {
 				e := event("Announced", i)
 				ids[i] = e.ID
 				wg.Go(func() {
-					if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: uuid.NewString(), Events: []eventstore.NewEvent{e}}); err != nil {
+					events := []eventstore.NewEvent{e, event("AlsoAnnounced", i), event("Announced", i)}
+					if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: uuid.NewString(), Events: events}); err != nil {
 						t.Error(err)
 					}
 				})
@@ -639,12 +738,15 @@ func TestEveryAppendIsAnnounced(t *testing.T) {
 			received := 0
 			for {
 				wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err := listener.WaitForNotification(wctx)
+				n, err := listener.WaitForNotification(wctx)
 				cancel()
 				if err != nil {
 					break
 				}
 				received++
+				if want := "AlsoAnnounced,Announced"; n.Payload != want {
+					t.Fatalf("notification names %q, want %q (each type once, sorted)", n.Payload, want)
+				}
 				var visible int
 				if err := pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_id = ANY($1)`, ids).Scan(&visible); err != nil {
 					t.Fatal(err)

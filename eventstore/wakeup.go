@@ -3,6 +3,8 @@ package eventstore
 import (
 	"context"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,15 +15,21 @@ import (
 )
 
 // Wakeup listens on NotifyChannel with one dedicated connection and wakes
-// every registered subscriber when an append commits. Subscribers still poll
-// at a fallback interval, so a lost notification (or a blocking transaction
-// that appended nothing) delays them by that interval at most.
+// the registered subscribers when an append commits: every subscriber, or,
+// for one that reads only some event types (a saga, the mail sender), only
+// when the append holds one of them (see typesPayload). Woken by every
+// append, each reaction ran a delivery transaction per wake-up just to move
+// its offset past events it passes over. Subscribers still poll at a
+// fallback interval, so a lost notification (or a blocking transaction that
+// appended nothing) delays them by that interval at most.
 type Wakeup struct {
 	connString string
 	log        zerolog.Logger
 
-	mu      sync.Mutex
-	waiters map[chan struct{}]struct{}
+	mu sync.Mutex
+	// waiters are the subscribers' wake-up channels, each with the event
+	// types that wake it (none: every append).
+	waiters map[chan struct{}][]string
 	// watchers are told of notifications on other channels, and whether
 	// the listener is connected (a watcher that caches must not trust its
 	// cache while notifications can be missed).
@@ -75,7 +83,7 @@ func (w *Wakeup) listening(on bool) {
 
 // NewWakeup returns a listener for the database at connString. Run starts it.
 func NewWakeup(connString string, log zerolog.Logger) *Wakeup {
-	return &Wakeup{connString: connString, log: log, waiters: map[chan struct{}]struct{}{}}
+	return &Wakeup{connString: connString, log: log, waiters: map[chan struct{}][]string{}}
 }
 
 // Run listens until ctx ends, reconnecting after failures.
@@ -119,7 +127,7 @@ func (w *Wakeup) listen(ctx context.Context) error {
 			return err
 		}
 		if n.Channel == NotifyChannel {
-			w.broadcast()
+			w.wake(n.Payload)
 			continue
 		}
 		for _, wt := range w.watchersOf(n.Channel) {
@@ -128,10 +136,18 @@ func (w *Wakeup) listen(ctx context.Context) error {
 	}
 }
 
-func (w *Wakeup) broadcast() {
+// broadcast wakes every subscriber.
+func (w *Wakeup) broadcast() { w.wake("") }
+
+// wake wakes the subscribers that an append of the types in payload
+// concerns (see typesPayload): all of them when payload is empty.
+func (w *Wakeup) wake(payload string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for ch := range w.waiters {
+	for ch, types := range w.waiters {
+		if payload != "" && len(types) > 0 && !namesAny(payload, types) {
+			continue
+		}
 		select {
 		case ch <- struct{}{}:
 		default: // already signalled; one pending wake-up is enough
@@ -139,10 +155,49 @@ func (w *Wakeup) broadcast() {
 	}
 }
 
-func (w *Wakeup) register() chan struct{} {
+// typesPayload is the payload of a notification on NotifyChannel: the
+// event types appended, sorted and without repeats, separated by commas
+// (a type's name never holds one). Too many to name make it empty, which
+// wakes every subscriber, as does the empty payload of an older process.
+func typesPayload(types []string) string {
+	p := strings.Join(types, ",")
+	if len(p) > maxTypesPayload {
+		return ""
+	}
+	return p
+}
+
+// maxTypesPayload keeps a payload well under PostgreSQL's limit (8000 bytes).
+const maxTypesPayload = 2000
+
+// eventTypes are the types of events, sorted and without repeats.
+func eventTypes(events []NewEvent) []string {
+	types := make([]string, 0, len(events))
+	for _, e := range events {
+		types = append(types, e.Type)
+	}
+	slices.Sort(types)
+	return slices.Compact(types)
+}
+
+// namesAny reports whether payload names one of types.
+func namesAny(payload string, types []string) bool {
+	for payload != "" {
+		var name string
+		name, payload, _ = strings.Cut(payload, ",")
+		if slices.Contains(types, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// register adds a subscriber's wake-up channel, woken by appends of types
+// (any append when there are none).
+func (w *Wakeup) register(types []string) chan struct{} {
 	ch := make(chan struct{}, 1)
 	w.mu.Lock()
-	w.waiters[ch] = struct{}{}
+	w.waiters[ch] = slices.Clone(types)
 	w.mu.Unlock()
 	return ch
 }
@@ -156,14 +211,16 @@ func (w *Wakeup) unregister(ch chan struct{}) {
 // BackoffManager returns a watermill-sql BackoffManager for one subscriber:
 // after a read that was not a full batch it waits for a notification (or
 // fallback, or done), then coalesce, instead of polling at a fixed
-// interval; after a full batch it reads again at once. Release it with the
+// interval; after a full batch it reads again at once. A subscriber that
+// reads only some event types names them: other appends do not wake it,
+// and its fallback poll moves its offset past them. Release it with the
 // returned function when the subscriber is closed.
 //
 // A read that delivered events but no full batch has read everything
 // visible, and whatever commits later notifies, so there is no read just
 // to find nothing: one delivery transaction per wake-up, not two.
-func (w *Wakeup) BackoffManager(fallback, coalesce, retry time.Duration, full func() bool, done <-chan struct{}) (wsql.BackoffManager, func()) {
-	ch := w.register()
+func (w *Wakeup) BackoffManager(fallback, coalesce, retry time.Duration, full func() bool, done <-chan struct{}, types ...string) (wsql.BackoffManager, func()) {
+	ch := w.register(types)
 	return &wakeupBackoff{
 		wake:     ch,
 		fallback: fallback,

@@ -389,7 +389,7 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 	schema := WatermillSchema{BatchSize: cfg.BatchSize, Types: cfg.Types, read: &atomic.Int64{}, keys: &s.keys}
 	if cfg.Wakeup != nil {
 		full := func() bool { return schema.read.Load() >= int64(cfg.BatchSize) }
-		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, cfg.Coalesce, time.Second, full, done)
+		backoff, release = cfg.Wakeup.BackoffManager(cfg.FallbackPoll, cfg.Coalesce, time.Second, full, done, cfg.Types...)
 	}
 	ackDeadline := time.Duration(0) // handlers are bounded by their own context
 	pool, err := s.subscriberPool()
