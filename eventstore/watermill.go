@@ -401,9 +401,9 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 		offsets = memberOffsets{members: cfg.Members}
 		schema.members = cfg.Members
 	}
-	beginner := wsql.BeginnerFromPgx(lazyPool{pool})
+	beginner := wsql.BeginnerFromPgx(pool)
 	if cfg.Pipelined {
-		beginner = pipelinedBeginner{wsql.PgxBeginner{Conn: lazyPool{pool}}}
+		beginner = pipelinedBeginner{wsql.PgxBeginner{Conn: pool}}
 	}
 	sub, err := wsql.NewSubscriber(beginner, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
