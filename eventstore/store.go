@@ -16,7 +16,8 @@
 // transaction id is below pg_snapshot_xmin of their snapshot, the rule
 // watermill-sql uses, so nothing is skipped when transactions commit out of
 // order. The rule is refined to ignore the transactions of subscribers,
-// which never append (visibleHorizon in watermill.go).
+// which never append, and those of other databases on the server
+// (visibleHorizon in watermill.go).
 //
 // This package knows nothing of the domain; it must not import domain,
 // commands, projections or http.

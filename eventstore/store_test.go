@@ -442,6 +442,73 @@ func readAllEventually(t *testing.T, store *eventstore.Store, want int) []events
 	}
 }
 
+// Given a transaction holding an xid in another database of the server,
+// when events are appended here, then readers see them at once: a session
+// writes only to its own database. A transaction of this database that has
+// written nothing yet still holds them back, as it may append later.
+func TestAnotherDatabasesTransactionDoesNotHoldTheLogBack(t *testing.T) {
+	t.Parallel()
+	store, pool, url := newStore(t)
+	ctx := t.Context()
+	holdXID := func(url string) pgx.Tx {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	headAt := func(want int64, within time.Duration) bool {
+		t.Helper()
+		for deadline := time.Now().Add(within); ; time.Sleep(10 * time.Millisecond) {
+			head, err := store.HeadCursor(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if head.Position == want {
+				return true
+			}
+			if time.Now().After(deadline) {
+				return false
+			}
+		}
+	}
+	elsewhere := holdXID(dbtest.NewDatabase(t))
+	defer elsewhere.Rollback(context.Background()) //nolint:errcheck
+	for i := 1; i <= 2; i++ {
+		if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: fmt.Sprintf("user-%d", i), Events: []eventstore.NewEvent{event("A", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !headAt(2, 10*time.Second) {
+		t.Fatal("the head stays below events appended after another database's transaction began")
+	}
+	here := holdXID(url)
+	if _, err := store.Append(ctx, eventstore.AppendRequest{Stream: "user-3", Events: []eventstore.NewEvent{event("A", 3)}}); err != nil {
+		t.Fatal(err)
+	}
+	if headAt(3, 300*time.Millisecond) {
+		t.Fatal("the head passed an event appended while a transaction of this database was open")
+	}
+	if err := here.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !headAt(3, 10*time.Second) {
+		t.Fatal("the head did not reach the last event once this database's transaction ended")
+	}
+	if n := countEvents(t, pool); n != 3 {
+		t.Fatalf("%d events, want 3", n)
+	}
+}
+
 // Given events appended while a subscriber's transaction (left out of the
 // visible horizon) was open, and the head taken then, when that transaction
 // stops counting as a subscriber's before the scan (as when it ends between

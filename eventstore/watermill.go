@@ -190,13 +190,19 @@ const SubscriberApplicationName = "gatehouse-subscriber"
 // 500 events), and nothing appended meanwhile is visible to anyone until
 // it ends. Subscribers never append events, so their transactions are left
 // out: they are the running xids that pg_stat_activity shows on a
-// subscriber connection. A subscriber transaction that ended between the
-// snapshot and the lookup is simply not left out (the conservative side).
+// subscriber connection. So are the transactions of other databases on the
+// same server (transaction ids are the server's, not the database's): a
+// session writes only to the database it is connected to, and a long one
+// elsewhere (a dump, a report, another application) held every reader of
+// this log back. A transaction that ended between the snapshot and the
+// lookup is simply not left out (the conservative side), nor is one whose
+// session the database's role may not see (its backend_xid reads NULL).
 const visibleHorizon = `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
 SELECT coalesce(
   (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) x
    WHERE xid(x) <> ALL (SELECT backend_xid FROM pg_stat_activity
-                        WHERE application_name = '` + SubscriberApplicationName + `' AND backend_xid IS NOT NULL)),
+                        WHERE (application_name = '` + SubscriberApplicationName + `' OR datname IS DISTINCT FROM current_database())
+                          AND backend_xid IS NOT NULL)),
   (SELECT pg_snapshot_xmax(s) FROM snap))`
 
 func (s WatermillSchema) UnmarshalMessage(params wsql.UnmarshalMessageParams) (wsql.Row, error) {
