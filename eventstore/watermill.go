@@ -195,8 +195,7 @@ const SubscriberApplicationName = "gatehouse-subscriber"
 // session writes only to the database it is connected to, and a long one
 // elsewhere (a dump, a report, another application) held every reader of
 // this log back. A transaction that ended between the snapshot and the
-// lookup is simply not left out (the conservative side), nor is one whose
-// session the database's role may not see (its backend_xid reads NULL).
+// lookup is simply not left out (the conservative side).
 const visibleHorizon = `WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s)
 SELECT coalesce(
   (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) x
