@@ -406,9 +406,9 @@ func (s *Store) NewSubscriber(cfg SubscriberConfig, logger watermill.LoggerAdapt
 		offsets = memberOffsets{members: cfg.Members}
 		schema.members = cfg.Members
 	}
-	beginner := wsql.BeginnerFromPgx(pool)
+	beginner := wsql.BeginnerFromPgx(lazyPool{pool})
 	if cfg.Pipelined {
-		beginner = pipelinedBeginner{wsql.PgxBeginner{Conn: pool}}
+		beginner = pipelinedBeginner{wsql.PgxBeginner{Conn: lazyPool{pool}}}
 	}
 	sub, err := wsql.NewSubscriber(beginner, wsql.SubscriberConfig{
 		ConsumerGroup:  cfg.ConsumerGroup,
